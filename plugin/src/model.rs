@@ -1,0 +1,597 @@
+//! The policy's own types: plain Rust mirrors of the WIT contract's records, so
+//! the decision modules never depend on generated bindings and run natively.
+//! `convert.rs` is the only place that maps between the two.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Timestamp = i64;
+
+/// The standard Email Opt Out checkbox on Lead and Contact.
+pub const EMAIL_OPT_OUT_FIELD: &str = "HasOptedOutOfEmail";
+
+/// The two person objects the sync writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SObject {
+    /// A Lead (`00Q`).
+    Lead,
+    /// A Contact (`003`).
+    Contact,
+}
+
+impl SObject {
+    /// Both objects, in the order the nightly walks them.
+    pub const ALL: [SObject; 2] = [SObject::Lead, SObject::Contact];
+
+    /// The API name used in REST paths and SOQL.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            SObject::Lead => "Lead",
+            SObject::Contact => "Contact",
+        }
+    }
+
+    /// The ID key prefix of the object.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            SObject::Lead => "00Q",
+            SObject::Contact => "003",
+        }
+    }
+
+    /// The one-letter tag used in storage keys.
+    pub fn tag(self) -> char {
+        match self {
+            SObject::Lead => 'L',
+            SObject::Contact => 'C',
+        }
+    }
+
+    /// Parses an API name as Salesforce returns it in `attributes.type`.
+    pub fn from_api_name(name: &str) -> Option<SObject> {
+        match name {
+            "Lead" => Some(SObject::Lead),
+            "Contact" => Some(SObject::Contact),
+            _ => None,
+        }
+    }
+}
+
+/// When the nightly run is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Local hour, 0 to 23.
+    pub hour: u8,
+    /// Local minute, 0 to 59.
+    pub minute: u8,
+    /// IANA zone name.
+    pub time_zone: String,
+}
+
+/// What a nightly run may spend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiBudget {
+    /// At most this many calls in one run.
+    pub max_calls: Option<u32>,
+    /// At most this percentage of the remaining daily requests.
+    pub max_percent_of_remaining: Option<u8>,
+    /// Requests kept free for pushes.
+    pub reserve: u32,
+}
+
+/// The admin's choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The unsubscribe sync is enabled.
+    pub sync_enabled: bool,
+    /// Write `HasOptedOutOfEmail`.
+    pub email_opt_out: bool,
+    /// The custom sales opt-out checkbox's API name.
+    pub sales_opt_out_field: Option<String>,
+    /// REST API version such as `62.0`.
+    pub api_version: String,
+    /// The nightly schedule.
+    pub schedule: Schedule,
+    /// Held unsubscribes per object from which the nightly uses Bulk API 2.0.
+    pub bulk_threshold: u32,
+    /// The nightly's API budget.
+    pub budget: ApiBudget,
+}
+
+/// An unsubscribe event from the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsubscribeEvent {
+    /// The app's person ID.
+    pub person_id: String,
+    /// The Salesforce ID as sent.
+    pub salesforce_id: Option<String>,
+    /// The email address.
+    pub email: Option<String>,
+    /// Where it came from.
+    pub source: String,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+}
+
+/// A re-subscribe event from the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResubscribeEvent {
+    /// The app's person ID.
+    pub person_id: String,
+    /// Where it came from.
+    pub source: String,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+}
+
+/// A Salesforce record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// Its object.
+    pub object: SObject,
+    /// Its 18-character ID.
+    pub id: String,
+}
+
+/// A field on an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldRef {
+    /// The object.
+    pub object: SObject,
+    /// The field's API name.
+    pub field: String,
+}
+
+/// A malformed Salesforce ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdProblem {
+    /// The value as received.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// An error Salesforce returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesforceFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// `errorCode` / `statusCode`.
+    pub code: String,
+    /// Salesforce's message.
+    pub message: String,
+    /// Fields named by Salesforce.
+    pub fields: Vec<String>,
+}
+
+/// Why a call could not do what was asked (mirrors the WIT `sync-error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SyncError {
+    /// A setting is wrong.
+    #[error("invalid settings: {0}")]
+    InvalidSettings(String),
+    /// An event is malformed.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// A Salesforce ID is malformed.
+    #[error("invalid Salesforce ID {:?}: {}", .0.value, .0.reason)]
+    InvalidSalesforceId(IdProblem),
+    /// A selected field is missing or invisible.
+    #[error("field {}.{} is not installed or not visible to the integration user", .0.object.api_name(), .0.field)]
+    FieldNotInstalled(FieldRef),
+    /// A selected field is read-only.
+    #[error("field {}.{} is not writable by the integration user", .0.object.api_name(), .0.field)]
+    FieldNotWritable(FieldRef),
+    /// The record was deleted and not merged.
+    #[error("{} {} is deleted", .0.object.api_name(), .0.id)]
+    RecordDeleted(RecordRef),
+    /// Credentials rejected.
+    #[error("Salesforce rejected the credentials: {0}")]
+    AuthFailed(String),
+    /// API allocation or budget spent.
+    #[error("API limit exhausted: {0}")]
+    ApiLimitExhausted(String),
+    /// Another Salesforce error.
+    #[error("Salesforce error {} (HTTP {}): {}", .0.code, .0.status, .0.message)]
+    SalesforceError(SalesforceFailure),
+    /// No answer from Salesforce.
+    #[error("transport failure: {0}")]
+    Transport(String),
+    /// The host refused a request.
+    #[error("request denied by the host: {0}")]
+    RequestDenied(String),
+    /// Storage failed.
+    #[error("storage failure: {0}")]
+    StorageFailure(String),
+}
+
+impl SyncError {
+    /// The Salesforce error code behind this error, if any (for audit entries).
+    pub fn code(&self) -> Option<String> {
+        match self {
+            SyncError::SalesforceError(f) => Some(f.code.clone()),
+            SyncError::FieldNotInstalled(_) => Some("INVALID_FIELD".into()),
+            SyncError::FieldNotWritable(_) => Some("INVALID_FIELD_FOR_INSERT_UPDATE".into()),
+            SyncError::RecordDeleted(_) => Some("ENTITY_IS_DELETED".into()),
+            SyncError::AuthFailed(_) => Some("INVALID_SESSION_ID".into()),
+            SyncError::ApiLimitExhausted(_) => Some("REQUEST_LIMIT_EXCEEDED".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a write went elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RedirectReason {
+    /// Converted Lead → its Contact.
+    ConvertedLead,
+    /// Merged record → its survivor.
+    Merged,
+}
+
+/// A followed record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// The record named by the unsubscribe.
+    pub from: RecordRef,
+    /// Why.
+    pub reason: RedirectReason,
+}
+
+/// A successful write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The record written.
+    pub target: RecordRef,
+    /// Fields set to true.
+    pub fields: Vec<String>,
+    /// Set when redirected.
+    pub redirected: Option<Redirect>,
+}
+
+/// A queued retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next one is due.
+    pub next_attempt_at: Timestamp,
+    /// The last failure.
+    pub reason: SyncError,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushOutcome {
+    /// Written.
+    Written(Written),
+    /// Held without a Salesforce ID.
+    SkippedNoSalesforceId,
+    /// Queued for retry.
+    QueuedForRetry(Queued),
+    /// Already written.
+    Duplicate,
+    /// Older than a re-subscribe.
+    Stale(Timestamp),
+}
+
+/// What a re-subscribe did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResubscribeOutcome {
+    /// Released.
+    Released,
+    /// Nothing was held.
+    NotHeld,
+    /// The held unsubscribe is newer.
+    Stale(Timestamp),
+}
+
+/// One import event with a problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProblem {
+    /// Position in the list.
+    pub index: u32,
+    /// The problem.
+    pub error: SyncError,
+    /// Recorded anyway.
+    pub recorded: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    /// Newly held.
+    pub added: u32,
+    /// Updated.
+    pub updated: u32,
+    /// Unchanged.
+    pub unchanged: u32,
+    /// Held without a valid ID.
+    pub without_salesforce_id: u32,
+    /// Problems.
+    pub problems: Vec<ImportProblem>,
+}
+
+/// Options of a nightly run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NightlyOptions {
+    /// Write nothing.
+    pub dry_run: bool,
+}
+
+/// API calls by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    /// SOQL pages.
+    pub query: u32,
+    /// Single-record requests.
+    pub record: u32,
+    /// Collections updates.
+    pub collections: u32,
+    /// Bulk API 2.0 requests.
+    pub bulk: u32,
+    /// Describe and limits.
+    pub metadata: u32,
+}
+
+impl ApiCalls {
+    /// All calls.
+    pub fn total(&self) -> u32 {
+        self.query + self.record + self.collections + self.bulk + self.metadata
+    }
+}
+
+/// Progress of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NightlyProgress {
+    /// Run ID.
+    pub run_id: String,
+    /// What it is doing.
+    pub stage: String,
+    /// Done so far.
+    pub done: u64,
+    /// Total.
+    pub total: u64,
+    /// Wait before the next call.
+    pub wait_ms: u32,
+}
+
+/// What a report line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ItemKind {
+    /// First write.
+    Written,
+    /// Written again after being unchecked.
+    Reasserted,
+    /// Dry run.
+    WouldWrite,
+    /// Written elsewhere.
+    Redirected,
+    /// Not written.
+    Failed,
+    /// No valid ID.
+    SkippedNoSalesforceId,
+}
+
+/// One report line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportItem {
+    /// What.
+    pub kind: ItemKind,
+    /// The person.
+    pub person_id: String,
+    /// The named record.
+    pub record: Option<RecordRef>,
+    /// The redirect, if any.
+    pub redirected: Option<Redirect>,
+    /// The record written elsewhere.
+    pub target: Option<RecordRef>,
+    /// The error.
+    pub error: Option<SyncError>,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// Run budget.
+    Budget(String),
+    /// Org allocation.
+    ApiLimit(String),
+    /// Credentials.
+    Auth(String),
+}
+
+/// A nightly report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NightlyReport {
+    /// Run ID.
+    pub run_id: String,
+    /// Start.
+    pub started_at: Timestamp,
+    /// End.
+    pub finished_at: Timestamp,
+    /// Dry run.
+    pub dry_run: bool,
+    /// Held at start.
+    pub held: u64,
+    /// Already opted out.
+    pub already_opted_out: u64,
+    /// First writes.
+    pub written: u64,
+    /// Re-assertions.
+    pub reasserted: u64,
+    /// Redirected writes.
+    pub redirected: u64,
+    /// Failures.
+    pub failed: u64,
+    /// Without a valid ID.
+    pub skipped_no_salesforce_id: u64,
+    /// API calls.
+    pub api_calls: ApiCalls,
+    /// Strategy per object.
+    pub strategy: Vec<String>,
+    /// Early stop.
+    pub stopped: Option<StopReason>,
+    /// First lines.
+    pub items: Vec<ReportItem>,
+    /// All lines.
+    pub items_total: u64,
+}
+
+/// What a nightly call did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NightlyOutcome {
+    /// Sync disabled.
+    Disabled,
+    /// More to do.
+    InProgress(NightlyProgress),
+    /// Ended.
+    Finished(NightlyReport),
+}
+
+/// A page of report lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportPage {
+    /// Lines.
+    pub items: Vec<ReportItem>,
+    /// Next cursor.
+    pub next: Option<String>,
+}
+
+/// A pre-flight requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Requirement {
+    /// Settings valid.
+    Settings,
+    /// Sync enabled.
+    SyncEnabled,
+    /// Credentials work.
+    Credentials,
+    /// Field exists.
+    FieldExists,
+    /// Field writable.
+    FieldWritable,
+    /// Sample read.
+    SampleRead,
+    /// API budget.
+    ApiBudget,
+}
+
+/// One pre-flight result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckItem {
+    /// Which requirement.
+    pub requirement: Requirement,
+    /// What was checked.
+    pub subject: String,
+    /// Passed.
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+    /// The error when failed.
+    pub error: Option<SyncError>,
+    /// What to do when failed.
+    pub remedy: Option<String>,
+}
+
+/// The pre-flight's findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Items.
+    pub items: Vec<CheckItem>,
+    /// All passed.
+    pub passed: bool,
+}
+
+/// Ledger counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Held.
+    pub held: u64,
+    /// Held without ID.
+    pub held_without_salesforce_id: u64,
+    /// Retries queued.
+    pub pending_retries: u64,
+    /// Earliest retry.
+    pub next_retry_at: Option<Timestamp>,
+    /// Permanently failed.
+    pub failed: u64,
+    /// Run in progress.
+    pub nightly_in_progress: Option<NightlyProgress>,
+    /// Last report.
+    pub last_report: Option<NightlyReport>,
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditKind {
+    /// Arrived.
+    Received,
+    /// Re-subscribed.
+    Resubscribed,
+    /// Ignored as stale.
+    Stale,
+    /// Malformed ID.
+    InvalidId,
+    /// Write attempted.
+    Attempt,
+    /// Write confirmed.
+    Confirmed,
+    /// Found already set.
+    AlreadyOptedOut,
+    /// Queued for retry.
+    Queued,
+    /// Failed permanently.
+    Failed,
+    /// Written elsewhere.
+    Redirected,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: Timestamp,
+    /// What.
+    pub kind: AuditKind,
+    /// Record concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordRef>,
+    /// Fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Salesforce error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Detail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A person's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditTrail {
+    /// Person.
+    pub person_id: String,
+    /// Held now.
+    pub held: bool,
+    /// ID held.
+    pub salesforce_id: Option<String>,
+    /// Entries.
+    pub entries: Vec<AuditEntry>,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainSummary {
+    /// Attempted.
+    pub attempted: u32,
+    /// Written.
+    pub written: u32,
+    /// Re-queued.
+    pub requeued: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Earliest remaining.
+    pub next_due: Option<Timestamp>,
+}

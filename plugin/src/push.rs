@@ -1,0 +1,209 @@
+//! `push` (R1–R3, R6) and the retry queue's drain.
+
+use crate::intake::{self, Intake};
+use crate::ledger::{self, AuditLog, PersonRecord};
+use crate::model::{DrainSummary, PushOutcome, Settings, SyncError, UnsubscribeEvent};
+use crate::ports::{Level, Ports, WriteOp};
+use crate::salesforce::api::OrgApi;
+use crate::salesforce::errors::Disposition;
+use crate::settings;
+use crate::writer::{self, Attempt};
+
+/// Due retries a push drains after its own write, so a steady trickle of
+/// pushes keeps the queue moving even without a scheduler.
+const RETRIES_PER_PUSH: u32 = 3;
+
+/// Records an unsubscribe, then writes it to Salesforce.
+pub fn push(
+    settings: &Settings,
+    event: &UnsubscribeEvent,
+    ports: Ports<'_>,
+) -> Result<PushOutcome, SyncError> {
+    let now = ports.clock.now();
+    let clean = intake::clean(event, now)?;
+    let mut record = ledger::load_person(ports.store, &clean.person_id)?
+        .unwrap_or_else(|| PersonRecord::new(&clean.person_id));
+    let before = record.clone();
+    let (intake, entries) = intake::apply(&mut record, &clean, now);
+    let mut audit = AuditLog::open(ports.store)?;
+    let mut ops = Vec::new();
+    for entry in &entries {
+        audit.append(&mut ops, &clean.person_id, entry);
+    }
+    let id_problem = match intake {
+        Intake::Stale(at) => {
+            audit.flush(&mut ops);
+            ports.store.write(ops).map_err(ledger::storage_error)?;
+            ports.log.write(
+                Level::Info,
+                &format!("ignored stale unsubscribe for {}", clean.person_id),
+            );
+            return Ok(PushOutcome::Stale(at));
+        }
+        Intake::Duplicate => return Ok(PushOutcome::Duplicate),
+        Intake::Held { id_problem, .. } => id_problem,
+    };
+    // Recorded before anything can fail: from here on the unsubscribe is safe.
+    ledger::record_ops(Some(&before), &record, &mut ops);
+    audit.flush(&mut ops);
+    ports.store.write(ops).map_err(ledger::storage_error)?;
+
+    let Some(named) = record.salesforce_id.clone() else {
+        ports.log.write(
+            Level::Info,
+            &format!(
+                "held unsubscribe for {} without a Salesforce ID",
+                clean.person_id
+            ),
+        );
+        return match id_problem {
+            Some(problem) => Err(SyncError::InvalidSalesforceId(problem)),
+            None => Ok(PushOutcome::SkippedNoSalesforceId),
+        };
+    };
+    settings::validate(settings)?;
+    let fields = settings::fields_to_write(settings);
+    let mut api = OrgApi::new(ports.http, &settings.api_version);
+    let outcome = write_person(&mut api, &mut record, &named, &fields, ports)?;
+    let stop_draining = matches!(
+        &outcome,
+        Err(SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_))
+    ) || matches!(
+        &outcome,
+        Ok(PushOutcome::QueuedForRetry(q)) if matches!(q.reason, SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_))
+    );
+    if !stop_draining {
+        drain(settings, RETRIES_PER_PUSH, ports)?;
+    }
+    match id_problem {
+        Some(problem) => Err(SyncError::InvalidSalesforceId(problem)),
+        None => outcome,
+    }
+}
+
+/// Attempts one person's write and records the outcome. The outer `Result`
+/// is storage; the inner one is the push's answer.
+fn write_person(
+    api: &mut OrgApi<'_>,
+    record: &mut PersonRecord,
+    named: &crate::model::RecordRef,
+    fields: &[String],
+    ports: Ports<'_>,
+) -> Result<Result<PushOutcome, SyncError>, SyncError> {
+    let start = record.target().cloned().unwrap_or_else(|| named.clone());
+    let attempt = writer::write_record(api, &start, fields);
+    log_attempt(&record.person_id, &attempt, ports);
+    let now = ports.clock.now();
+    let mut audit = AuditLog::open(ports.store)?;
+    let mut ops: Vec<WriteOp> = Vec::new();
+    let outcome = writer::record_attempt(record, named, fields, attempt, now, &mut audit, &mut ops);
+    ports.store.write(ops).map_err(ledger::storage_error)?;
+    Ok(outcome)
+}
+
+fn log_attempt(person_id: &str, attempt: &Attempt, ports: Ports<'_>) {
+    match attempt {
+        Attempt::Written {
+            target, redirect, ..
+        } => {
+            let via = redirect
+                .as_ref()
+                .map(|(_, r)| format!(" ({})", writer::reason_text(*r)))
+                .unwrap_or_default();
+            ports.log.write(
+                Level::Info,
+                &format!(
+                    "opted out {} {} for {person_id}{via}",
+                    target.object.api_name(),
+                    target.id
+                ),
+            );
+        }
+        Attempt::Failed(f) => {
+            let level = if f.disposition == Disposition::Permanent {
+                Level::Error
+            } else {
+                Level::Warn
+            };
+            ports
+                .log
+                .write(level, &format!("write for {person_id} failed: {}", f.error));
+        }
+    }
+}
+
+/// Attempts up to `max` due retries, oldest due first.
+pub fn drain_retries(
+    settings: &Settings,
+    max: u32,
+    ports: Ports<'_>,
+) -> Result<DrainSummary, SyncError> {
+    settings::validate(settings)?;
+    drain(settings, max, ports)
+}
+
+fn drain(settings: &Settings, max: u32, ports: Ports<'_>) -> Result<DrainSummary, SyncError> {
+    let mut summary = DrainSummary::default();
+    let fields = settings::fields_to_write(settings);
+    let mut api = OrgApi::new(ports.http, &settings.api_version);
+    let now = ports.clock.now();
+    let page = ports
+        .store
+        .list(ledger::RETRY, None, max.max(1))
+        .map_err(ledger::storage_error)?;
+    for (key, _) in page.entries.iter().take(max as usize) {
+        if ledger::retry_due(key).is_none_or(|due| due > now) {
+            break;
+        }
+        let person_id = key
+            .rsplit_once('/')
+            .map(|(_, p)| ledger::unescape(p))
+            .unwrap_or_default();
+        let record = ledger::load_person(ports.store, &person_id)?;
+        let (mut record, named) = match record {
+            Some(r) if r.held && r.retry_key.as_deref() == Some(key.as_str()) => {
+                match r.salesforce_id.clone() {
+                    Some(named) => (r, named),
+                    None => {
+                        ports
+                            .store
+                            .write(vec![WriteOp::Delete(key.clone())])
+                            .map_err(ledger::storage_error)?;
+                        continue;
+                    }
+                }
+            }
+            // Released, written meanwhile, or re-queued under another key.
+            _ => {
+                ports
+                    .store
+                    .write(vec![WriteOp::Delete(key.clone())])
+                    .map_err(ledger::storage_error)?;
+                continue;
+            }
+        };
+        summary.attempted += 1;
+        match write_person(&mut api, &mut record, &named, &fields, ports)? {
+            Ok(PushOutcome::QueuedForRetry(q)) => {
+                summary.requeued += 1;
+                if matches!(
+                    q.reason,
+                    SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_)
+                ) {
+                    // Every other retry would fail the same way: stop here.
+                    break;
+                }
+            }
+            Ok(_) => summary.written += 1,
+            Err(_) => summary.failed += 1,
+        }
+    }
+    summary.next_due = ports
+        .store
+        .list(ledger::RETRY, None, 1)
+        .map_err(ledger::storage_error)?
+        .entries
+        .first()
+        .and_then(|(k, _)| ledger::retry_due(k));
+    Ok(summary)
+}

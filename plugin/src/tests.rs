@@ -1,0 +1,312 @@
+//! Scenario tests of the policy over in-memory fakes. The fixture suite in
+//! `tests/fixtures` runs the same rules through the compiled component.
+
+use serde_json::{Value, json};
+
+use crate::model::*;
+use crate::ports::{HttpFailure, Method};
+use crate::testing::{Fakes, NOW, settings};
+use crate::{nightly, push, resubscribe, status};
+
+const LEAD_A: &str = "00Q5e00000AbCdEEAV";
+const LEAD_B: &str = "00Q5e00000AbCdFEAV";
+const CONVERTED: &str = "00Q5e00000KqLmNEAV";
+const CONTACT_A: &str = "0035e00000XyZaBAAV";
+const CONTACT_B: &str = "0035e00000XyZaCAAV";
+
+fn unsub(person: &str, id: Option<&str>) -> UnsubscribeEvent {
+    UnsubscribeEvent {
+        person_id: person.into(),
+        salesforce_id: id.map(String::from),
+        email: Some(format!("{person}@example.com")),
+        source: "link".into(),
+        occurred_at: NOW - 60_000,
+    }
+}
+
+fn patch_path(object: &str, id: &str) -> String {
+    format!("/services/data/v62.0/sobjects/{object}/{id}")
+}
+
+fn query_path(soql: &str) -> String {
+    crate::salesforce::soql::query_path("62.0", false, soql)
+}
+
+fn rows(object: &str, rows: &[Value]) -> String {
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["attributes"] = json!({"type": object});
+            r
+        })
+        .collect();
+    json!({"totalSize": records.len(), "done": true, "records": records}).to_string()
+}
+
+fn finish(settings: &Settings, f: &Fakes) -> NightlyReport {
+    for _ in 0..100 {
+        match nightly::nightly(settings, NightlyOptions::default(), f.ports()).unwrap() {
+            NightlyOutcome::Finished(r) => return r,
+            NightlyOutcome::InProgress(_) => continue,
+            NightlyOutcome::Disabled => panic!("disabled"),
+        }
+    }
+    panic!("the nightly did not finish in 100 calls")
+}
+
+#[test]
+fn push_patches_the_lead_and_confirms() {
+    let f = Fakes::new();
+    f.http
+        .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "");
+    let out = push::push(&settings(), &unsub("p1", Some(&LEAD_A[..15])), f.ports()).unwrap();
+    let PushOutcome::Written(w) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(w.target.id, LEAD_A);
+    assert_eq!(w.fields, vec!["HasOptedOutOfEmail"]);
+    f.http.assert_done();
+    let body: Value = serde_json::from_slice(&f.http.sent.borrow()[0].body).unwrap();
+    assert_eq!(body, json!({"HasOptedOutOfEmail": true}));
+    assert_eq!(f.store.keys("t/"), vec![format!("t/L/{LEAD_A}/p1")]);
+    assert_eq!(f.store.map.borrow()[&format!("t/L/{LEAD_A}/p1")], b"c");
+    let trail = status::audit("p1", f.ports()).unwrap().unwrap();
+    let kinds: Vec<AuditKind> = trail.entries.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditKind::Received,
+            AuditKind::Attempt,
+            AuditKind::Confirmed
+        ]
+    );
+}
+
+#[test]
+fn push_follows_a_converted_lead_to_its_contact() {
+    let f = Fakes::new();
+    f.http
+        .expect(Method::Patch, &patch_path("Lead", CONVERTED), 400, r#"[{"message":"cannot reference converted lead","errorCode":"CANNOT_UPDATE_CONVERTED_LEAD","fields":[]}]"#)
+        .expect(
+            Method::Get,
+            &format!("{}?fields=Id%2CConvertedContactId", patch_path("Lead", CONVERTED)),
+            200,
+            &json!({"attributes":{"type":"Lead"},"Id": CONVERTED, "ConvertedContactId": CONTACT_B}).to_string(),
+        )
+        .expect(Method::Patch, &patch_path("Contact", CONTACT_B), 204, "");
+    let out = push::push(&settings(), &unsub("p1", Some(CONVERTED)), f.ports()).unwrap();
+    let PushOutcome::Written(w) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(w.target.id, CONTACT_B);
+    assert_eq!(w.redirected.unwrap().reason, RedirectReason::ConvertedLead);
+    f.http.assert_done();
+    // The next push for the person goes straight to the Contact.
+    let mut again = unsub("p1", Some(CONVERTED));
+    again.occurred_at += 1;
+    f.http
+        .expect(Method::Patch, &patch_path("Contact", CONTACT_B), 204, "");
+    push::push(&settings(), &again, f.ports()).unwrap();
+    f.http.assert_done();
+}
+
+#[test]
+fn a_lock_error_is_queued_and_drained_later() {
+    let f = Fakes::new();
+    f.http.expect(Method::Patch, &patch_path("Lead", LEAD_A), 400, r#"[{"message":"unable to obtain exclusive access to this record or 1 records: 00Q5e00000AbCdEEAV","errorCode":"UNABLE_TO_LOCK_ROW","fields":[]}]"#);
+    let out = push::push(&settings(), &unsub("p1", Some(LEAD_A)), f.ports()).unwrap();
+    let PushOutcome::QueuedForRetry(q) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(q.attempts, 1);
+    assert_eq!(q.next_attempt_at, NOW + 30_000);
+    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 1);
+
+    // Not due yet: nothing sent.
+    let s = push::drain_retries(&settings(), 10, f.ports()).unwrap();
+    assert_eq!(s.attempted, 0);
+    assert_eq!(s.next_due, Some(NOW + 30_000));
+
+    f.clock.0.set(NOW + 30_000);
+    f.http
+        .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "");
+    let s = push::drain_retries(&settings(), 10, f.ports()).unwrap();
+    assert_eq!((s.attempted, s.written, s.next_due), (1, 1, None));
+    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 0);
+    f.http.assert_done();
+}
+
+#[test]
+fn a_transport_failure_never_loses_the_unsubscribe() {
+    let f = Fakes::new();
+    f.http.expect_failure(
+        Method::Patch,
+        &patch_path("Contact", CONTACT_A),
+        HttpFailure::Transport("connection reset".into()),
+    );
+    let out = push::push(&settings(), &unsub("p1", Some(CONTACT_A)), f.ports()).unwrap();
+    assert!(matches!(out, PushOutcome::QueuedForRetry(_)));
+    let st = status::status(f.ports()).unwrap();
+    assert_eq!((st.held, st.pending_retries), (1, 1));
+}
+
+#[test]
+fn a_permanent_failure_is_recorded_and_kept() {
+    let f = Fakes::new();
+    f.http.expect(Method::Patch, &patch_path("Lead", LEAD_A), 400, r#"[{"message":"Sales reps may not opt out VIPs","errorCode":"FIELD_CUSTOM_VALIDATION_EXCEPTION","fields":[]}]"#);
+    let e = push::push(&settings(), &unsub("p1", Some(LEAD_A)), f.ports()).unwrap_err();
+    assert!(
+        matches!(&e, SyncError::SalesforceError(sf) if sf.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    );
+    let st = status::status(f.ports()).unwrap();
+    assert_eq!((st.held, st.failed, st.pending_retries), (1, 1, 0));
+}
+
+#[test]
+fn nightly_reads_first_and_writes_only_what_is_unset() {
+    let f = Fakes::new();
+    for (p, id) in [("p1", LEAD_A), ("p2", LEAD_B), ("p3", CONTACT_A)] {
+        crate::import::import(&[unsub(p, Some(id))], f.ports()).unwrap();
+    }
+    let s = settings();
+    f.http
+        .expect(
+            Method::Get,
+            &query_path(&format!("SELECT Id, HasOptedOutOfEmail, IsConverted, ConvertedContactId FROM Lead WHERE Id IN ('{LEAD_A}','{LEAD_B}')")),
+            200,
+            &rows("Lead", &[
+                json!({"Id": LEAD_A, "HasOptedOutOfEmail": true, "IsConverted": false, "ConvertedContactId": null}),
+                json!({"Id": LEAD_B, "HasOptedOutOfEmail": false, "IsConverted": false, "ConvertedContactId": null}),
+            ]),
+        )
+        .expect(
+            Method::Get,
+            &query_path(&format!("SELECT Id, HasOptedOutOfEmail FROM Contact WHERE Id IN ('{CONTACT_A}')")),
+            200,
+            &rows("Contact", &[json!({"Id": CONTACT_A, "HasOptedOutOfEmail": false})]),
+        )
+        .expect(
+            Method::Patch,
+            "/services/data/v62.0/composite/sobjects",
+            200,
+            &json!([{"id": LEAD_B, "success": true, "errors": []}, {"id": CONTACT_A, "success": true, "errors": []}]).to_string(),
+        );
+    let r = finish(&s, &f);
+    f.http.assert_done();
+    assert_eq!(
+        (r.already_opted_out, r.written, r.reasserted, r.failed),
+        (1, 2, 0, 0)
+    );
+    assert_eq!(r.api_calls.total(), 3);
+    let body: Value = serde_json::from_slice(&f.http.sent.borrow()[2].body).unwrap();
+    assert_eq!(
+        body["records"][0],
+        json!({"attributes": {"type": "Lead"}, "id": LEAD_B, "HasOptedOutOfEmail": true})
+    );
+    assert_eq!(body["records"][1]["attributes"]["type"], "Contact");
+}
+
+#[test]
+fn resubscribed_people_are_not_touched_by_the_nightly() {
+    let f = Fakes::new();
+    crate::import::import(&[unsub("p1", Some(LEAD_A))], f.ports()).unwrap();
+    let out = resubscribe::resubscribe(
+        &ResubscribeEvent {
+            person_id: "p1".into(),
+            source: "preference-center".into(),
+            occurred_at: NOW,
+        },
+        f.ports(),
+    )
+    .unwrap();
+    assert_eq!(out, ResubscribeOutcome::Released);
+    let r = finish(&settings(), &f);
+    assert_eq!(r.held, 0);
+    assert_eq!(r.api_calls.total(), 0);
+    assert!(f.http.sent.borrow().is_empty());
+}
+
+#[test]
+fn nightly_with_the_sync_disabled_does_nothing() {
+    let f = Fakes::new();
+    crate::import::import(&[unsub("p1", Some(LEAD_A))], f.ports()).unwrap();
+    let mut s = settings();
+    s.sync_enabled = false;
+    assert_eq!(
+        nightly::nightly(&s, NightlyOptions::default(), f.ports()).unwrap(),
+        NightlyOutcome::Disabled
+    );
+    assert!(f.http.sent.borrow().is_empty());
+}
+
+#[test]
+fn a_budget_stop_keeps_its_place() {
+    let f = Fakes::new();
+    let events: Vec<UnsubscribeEvent> = (0..250)
+        .map(|i| {
+            let id15 = format!("00Q5e0000{i:06}");
+            unsub(&format!("p{i}"), Some(&id15))
+        })
+        .collect();
+    crate::import::import(&events, f.ports()).unwrap();
+    let mut s = settings();
+    s.budget.max_calls = Some(1);
+    // The first chunk's read fits the budget; its write does not.
+    let ids: Vec<String> = f
+        .store
+        .keys("t/L/")
+        .iter()
+        .take(200)
+        .map(|k| k[4..22].to_string())
+        .collect();
+    let select = format!(
+        "SELECT Id, HasOptedOutOfEmail, IsConverted, ConvertedContactId FROM Lead WHERE Id IN ({})",
+        ids.iter()
+            .map(|i| format!("'{i}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let unset: Vec<Value> = ids.iter().map(|i| json!({"Id": i, "HasOptedOutOfEmail": false, "IsConverted": false, "ConvertedContactId": null})).collect();
+    f.http.expect(
+        Method::Get,
+        &query_path(&select),
+        200,
+        &rows("Lead", &unset),
+    );
+    let NightlyOutcome::Finished(r) =
+        nightly::nightly(&s, NightlyOptions::default(), f.ports()).unwrap()
+    else {
+        panic!("expected a stopped report")
+    };
+    assert!(
+        matches!(r.stopped, Some(StopReason::Budget(_))),
+        "{:?}",
+        r.stopped
+    );
+    assert_eq!(r.written, 0);
+    let st = status::status(f.ports()).unwrap();
+    assert_eq!(st.nightly_in_progress.unwrap().done, 200);
+    f.http.assert_done();
+
+    // Resumed with a fresh window of 1 call: the pending write goes out first.
+    f.http.expect(
+        Method::Patch,
+        "/services/data/v62.0/composite/sobjects",
+        200,
+        &Value::Array(
+            ids.iter()
+                .map(|i| json!({"id": i, "success": true, "errors": []}))
+                .collect(),
+        )
+        .to_string(),
+    );
+    let NightlyOutcome::Finished(r) =
+        nightly::nightly(&s, NightlyOptions::default(), f.ports()).unwrap()
+    else {
+        panic!("expected a stopped report")
+    };
+    assert!(r.stopped.is_some());
+    assert_eq!(r.written, 200);
+    f.http.assert_done();
+}
