@@ -52,7 +52,7 @@ use ports::{
 struct Imports;
 
 impl ports::Http for Imports {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
         let method = match request.method {
             Method::Get => http::Method::Get,
             Method::Post => http::Method::Post,
@@ -62,9 +62,9 @@ impl ports::Http for Imports {
         };
         http::send(&http::Request {
             method,
-            path: request.path.clone(),
-            headers: request.headers.clone(),
-            body: request.body.clone(),
+            path: request.path,
+            headers: request.headers,
+            body: request.body,
         })
         .map(|r| HttpResponse {
             status: r.status,

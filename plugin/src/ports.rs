@@ -83,8 +83,9 @@ pub enum HttpFailure {
 
 /// Sends requests to the org.
 pub trait Http {
-    /// Sends one request.
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure>;
+    /// Sends one request. Takes the request by value so a large body (a
+    /// Bulk API upload) is never copied.
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure>;
 }
 
 /// Why storage failed (mirrors the WIT `storage-error`).

@@ -70,6 +70,25 @@ pub fn parse(raw: &str) -> Result<RecordRef, IdProblem> {
     Ok(RecordRef { object, id })
 }
 
+/// The first 15 characters of a normalized ID as a base-62 number: a compact,
+/// case-sensitive key for large sorted sets (16 bytes instead of a String).
+/// None when the ID is shorter or has other characters.
+pub fn compact(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.len() < 15 {
+        return None;
+    }
+    bytes[..15].iter().try_fold(0u128, |n, &c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 36,
+            _ => return None,
+        };
+        Some(n * 62 + u128::from(digit))
+    })
+}
+
 /// The object named by an ID's key prefix (case-sensitive).
 pub fn object_of(id: &str) -> Option<SObject> {
     SObject::ALL
@@ -198,6 +217,17 @@ mod tests {
             let e = parse(v).unwrap_err();
             assert!(e.reason.contains("not allowed"), "{v}: {}", e.reason);
         }
+    }
+
+    #[test]
+    fn compact_keys_are_case_sensitive_and_ordered_like_ids() {
+        let a = compact("00Q5e00000AbCdEEAV").unwrap();
+        let b = compact("00Q5e00000abCdEEAV").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(compact("00Q5e00000AbCdE"), Some(a));
+        assert!(compact("0000000000000000") < compact("0000000000000010"));
+        assert_eq!(compact("00Q5e00000AbC-E"), None);
+        assert_eq!(compact("short"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::ports::{
 };
 
 /// 2026-12-01T04:00:00Z.
-pub const NOW: Timestamp = 1_764_561_600_000;
+pub const NOW: Timestamp = 1_796_097_600_000;
 
 /// Default settings: enabled, Email Opt Out only, no percentage budget.
 pub fn settings() -> Settings {
@@ -165,8 +165,9 @@ impl ScriptedHttp {
 }
 
 impl Http for ScriptedHttp {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
         self.sent.borrow_mut().push(request.clone());
+        let request = &request;
         let next =
             self.script.borrow_mut().pop_front().unwrap_or_else(|| {
                 panic!("unexpected request {:?} {}", request.method, request.path)

@@ -48,7 +48,10 @@ fn finish(settings: &Settings, f: &Fakes) -> NightlyReport {
     for _ in 0..100 {
         match nightly::nightly(settings, NightlyOptions::default(), f.ports()).unwrap() {
             NightlyOutcome::Finished(r) => return r,
-            NightlyOutcome::InProgress(_) => continue,
+            NightlyOutcome::InProgress(p) => {
+                f.clock.0.set(f.clock.0.get() + i64::from(p.wait_ms));
+                continue;
+            }
             NightlyOutcome::Disabled => panic!("disabled"),
         }
     }
@@ -309,4 +312,88 @@ fn a_budget_stop_keeps_its_place() {
     assert!(r.stopped.is_some());
     assert_eq!(r.written, 200);
     f.http.assert_done();
+}
+
+fn bulk_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| crate::sfid::parse(&format!("00Q5e0000{i:06}")).unwrap().id)
+        .collect()
+}
+
+#[test]
+fn large_objects_go_through_bulk_api_with_few_calls() {
+    let f = Fakes::new();
+    let ids = bulk_ids(1200);
+    let events: Vec<UnsubscribeEvent> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| unsub(&format!("p{i:04}"), Some(id)))
+        .collect();
+    crate::import::import(&events, f.ports()).unwrap();
+    let mut s = settings();
+    s.bulk_threshold = 1000;
+    let base = "/services/data/v62.0";
+    // 100 already opted out; one deleted row fails in the job.
+    let opted: String = ids[..100].iter().map(|i| format!("\"{i}\"\n")).collect();
+    let deleted = &ids[500];
+    f.http
+        .expect(Method::Get, &format!("{base}/sobjects/Lead/describe"), 200, &json!({"fields": [{"name": "HasOptedOutOfEmail", "type": "boolean", "updateable": true}]}).to_string())
+        .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"))
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, &format!(r#"{{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}}"#))
+        .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
+        .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":1}"#)
+        .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA/failedResults/"), 200, &format!("\"sf__Id\",\"sf__Error\",Id,HasOptedOutOfEmail\n\"\",\"ENTITY_IS_DELETED:entity is deleted:--\",{deleted},true\n"))
+        .expect(
+            Method::Get,
+            &query_path(&format!("SELECT Id, HasOptedOutOfEmail, IsConverted, ConvertedContactId FROM Lead WHERE Id IN ('{deleted}')")),
+            200,
+            &rows("Lead", &[]),
+        )
+        .expect(
+            Method::Get,
+            &crate::salesforce::soql::query_path("62.0", true, &format!("SELECT Id, IsDeleted, MasterRecordId FROM Lead WHERE Id IN ('{deleted}')")),
+            200,
+            &rows("Lead", &[json!({"Id": deleted, "IsDeleted": true, "MasterRecordId": null})]),
+        );
+    let r = finish(&s, &f);
+    f.http.assert_done();
+    assert_eq!(r.strategy, vec!["bulk", "collections"]);
+    assert_eq!((r.already_opted_out, r.written, r.failed), (100, 1099, 1));
+    assert_eq!(r.api_calls.bulk, 8);
+    assert_eq!(r.api_calls.total(), 11);
+    // The upload carried exactly the 1100 unset records.
+    let upload = f
+        .http
+        .sent
+        .borrow()
+        .iter()
+        .find(|r| r.method == Method::Put)
+        .unwrap()
+        .body
+        .clone();
+    let text = String::from_utf8(upload).unwrap();
+    assert_eq!(text.lines().count(), 1101);
+    assert!(text.starts_with(&format!("Id,HasOptedOutOfEmail\n{},true\n", ids[100])));
+    // Nothing is left behind in scratch storage, and confirmations landed.
+    assert!(
+        f.store.keys("n/bulk/").is_empty(),
+        "{:?}",
+        f.store.keys("n/bulk/")
+    );
+    assert_eq!(
+        f.store.map.borrow()[&format!("t/L/{}/p0100", ids[100])],
+        b"c"
+    );
+    assert_eq!(f.store.map.borrow()[&format!("t/L/{}/p0000", ids[0])], b"");
+    assert_eq!(r.items.len(), 1);
+    assert_eq!(
+        r.items[0].error,
+        Some(SyncError::RecordDeleted(RecordRef {
+            object: SObject::Lead,
+            id: deleted.clone()
+        }))
+    );
 }

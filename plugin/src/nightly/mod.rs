@@ -178,8 +178,7 @@ pub fn nightly(
                     }
                 }
                 if state.bulk.is_some() {
-                    bulk::step(&mut state, settings, object, &mut api, ports)
-                        .map(|n| entries_this_call += n)
+                    bulk::step(&mut state, object, &mut api, ports).map(|n| entries_this_call += n)
                 } else {
                     collections::walk_chunk(&mut state, object, after, &mut api, ports)
                         .map(|n| entries_this_call += n)

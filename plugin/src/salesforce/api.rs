@@ -124,7 +124,7 @@ impl<'a> OrgApi<'a> {
             CallKind::Bulk => self.calls.bulk += 1,
             CallKind::Metadata => self.calls.metadata += 1,
         }
-        let response = self.http.send(&request).map_err(RequestError::NoResponse)?;
+        let response = self.http.send(request).map_err(RequestError::NoResponse)?;
         if let Some(usage) = response
             .header("sforce-limit-info")
             .and_then(parse_limit_info)
