@@ -6,6 +6,13 @@ use chrono_tz::Tz;
 
 use crate::model::{Schedule, SyncError, Timestamp};
 
+/// The earliest instant `next-nightly` accepts: 1800-01-01T00:00:00Z (time
+/// zone rules before then are local mean time, and no schedule needs them).
+const EARLIEST: Timestamp = -5_364_662_400_000;
+/// The latest: 9999-01-01T00:00:00Z, far enough from the end of the calendar
+/// that the next due time (at most two local days later) is representable.
+const LATEST: Timestamp = 253_370_764_800_000;
+
 /// Checks a schedule's hour, minute and zone.
 pub fn validate(schedule: &Schedule) -> Result<(), SyncError> {
     parse(schedule).map(|_| ())
@@ -18,6 +25,11 @@ pub fn validate(schedule: &Schedule) -> Result<(), SyncError> {
 /// its first occurrence.
 pub fn next_nightly(schedule: &Schedule, after: Timestamp) -> Result<Timestamp, SyncError> {
     let tz = parse(schedule)?;
+    if !(EARLIEST..=LATEST).contains(&after) {
+        return Err(SyncError::InvalidSettings(format!(
+            "instant {after} ms is outside 1800-01-01 to 9999-01-01"
+        )));
+    }
     let after_utc = DateTime::<Utc>::from_timestamp_millis(after).ok_or_else(|| {
         SyncError::InvalidSettings(format!("instant {after} ms is outside the supported range"))
     })?;
@@ -179,6 +191,25 @@ mod tests {
             next_nightly(&s, at("2026-01-15T12:00:00Z")).unwrap(),
             at("2026-01-15T19:00:00Z")
         );
+    }
+
+    #[test]
+    fn instants_outside_the_calendar_are_rejected_not_trapped() {
+        let s = pacific(20, 0);
+        for after in [
+            EARLIEST - 1,
+            i64::MIN,
+            i64::MAX,
+            8_210_266_876_799_999,
+            -8_334_601_228_800_000,
+            LATEST + 1,
+        ] {
+            assert!(
+                matches!(next_nightly(&s, after), Err(SyncError::InvalidSettings(_))),
+                "{after}"
+            );
+        }
+        assert!(next_nightly(&s, LATEST).unwrap() > LATEST);
     }
 
     #[test]

@@ -536,10 +536,17 @@ fn build(
             ));
             line_count += 1;
             if line_count % LINE_CHUNK == 0 {
-                ops.push(WriteOp::Set(
-                    format!("{prefix}lines/{chunks:06}"),
-                    std::mem::take(&mut lines).into_bytes(),
-                ));
+                // Written at once rather than held until the checkpoint: the
+                // lines are scratch for this run, and holding them all would
+                // double the guest's memory. A redo overwrites them.
+                let blob = std::mem::take(&mut lines).into_bytes();
+                ports
+                    .store
+                    .write(vec![WriteOp::Set(
+                        format!("{prefix}lines/{chunks:06}"),
+                        blob,
+                    )])
+                    .map_err(ledger::storage_error)?;
                 chunks += 1;
             }
         }

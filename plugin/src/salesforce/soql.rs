@@ -92,7 +92,8 @@ pub fn chunk_ids<'a>(
 ) -> Vec<Vec<&'a str>> {
     // The encoded length grows by each literal plus an encoded comma (`%2C`),
     // so it is tracked incrementally rather than re-encoding the whole query.
-    let base = query_path(api_version, false, &select_by_ids(fields, object, &[])).len();
+    // Sized for `queryAll`, the longer resource name, so a chunk fits either.
+    let base = query_path(api_version, true, &select_by_ids(fields, object, &[])).len();
     let mut chunks: Vec<Vec<&str>> = Vec::new();
     let mut current: Vec<&str> = Vec::new();
     let mut length = base;

@@ -1,0 +1,7 @@
+//! Arbitrary strings as IDs and field names in the Bulk update CSV.
+//! The body and its invariants are in `src/checks.rs`, shared with the
+//! plugin's `fuzz_corpus` replay test.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| unsubscribe_sync_fuzz::csv_builder(data));
