@@ -133,18 +133,19 @@ pub fn apply(
     now: Timestamp,
 ) -> (Intake, Vec<AuditEntry>) {
     let mut audit = Vec::new();
-    if let Some(resubscribed_at) = record.resubscribed_at {
-        if !record.held && resubscribed_at >= event.occurred_at {
-            audit.push(entry(
-                now,
-                AuditKind::Stale,
-                format!(
-                    "unsubscribe from {} at {} is older than the re-subscribe at {resubscribed_at}",
-                    event.source, event.occurred_at
-                ),
-            ));
-            return (Intake::Stale(resubscribed_at), audit);
-        }
+    if let Some(resubscribed_at) = record.resubscribed_at
+        && !record.held
+        && resubscribed_at >= event.occurred_at
+    {
+        audit.push(entry(
+            now,
+            AuditKind::Stale,
+            format!(
+                "unsubscribe from {} at {} is older than the re-subscribe at {resubscribed_at}",
+                event.source, event.occurred_at
+            ),
+        ));
+        return (Intake::Stale(resubscribed_at), audit);
     }
     let parsed = event.salesforce_id.as_deref().map(sfid::parse);
     let new_id = match &parsed {

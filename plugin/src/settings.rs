@@ -9,10 +9,10 @@ const MIN_API_VERSION: u32 = 42;
 pub fn validate(settings: &Settings) -> Result<(), SyncError> {
     let invalid = |msg: String| Err(SyncError::InvalidSettings(msg));
     api_version_number(&settings.api_version)?;
-    if let Some(field) = &settings.sales_opt_out_field {
-        if let Err(why) = check_custom_field_name(field) {
-            return invalid(format!("sales-opt-out-field {field:?}: {why}"));
-        }
+    if let Some(field) = &settings.sales_opt_out_field
+        && let Err(why) = check_custom_field_name(field)
+    {
+        return invalid(format!("sales-opt-out-field {field:?}: {why}"));
     }
     if settings.sync_enabled && !settings.email_opt_out && settings.sales_opt_out_field.is_none() {
         return invalid(
@@ -22,12 +22,12 @@ pub fn validate(settings: &Settings) -> Result<(), SyncError> {
         );
     }
     crate::schedule::validate(&settings.schedule)?;
-    if let Some(pct) = settings.budget.max_percent_of_remaining {
-        if !(1..=100).contains(&pct) {
-            return invalid(format!(
-                "budget.max-percent-of-remaining is {pct}; it must be 1 to 100"
-            ));
-        }
+    if let Some(pct) = settings.budget.max_percent_of_remaining
+        && !(1..=100).contains(&pct)
+    {
+        return invalid(format!(
+            "budget.max-percent-of-remaining is {pct}; it must be 1 to 100"
+        ));
     }
     if settings.budget.max_calls == Some(0) {
         return invalid(

@@ -3,8 +3,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
-use serde_json::Value;
-
 use crate::model::{ApiBudget, Schedule, Settings, Timestamp};
 use crate::ports::{
     Clock, Http, HttpFailure, HttpRequest, HttpResponse, Level, Log, Method, Page, Ports, Store,
@@ -51,14 +49,6 @@ impl MemStore {
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect()
-    }
-
-    /// A stored JSON value.
-    pub fn json(&self, key: &str) -> Option<Value> {
-        self.map
-            .borrow()
-            .get(key)
-            .map(|v| serde_json::from_slice(v).unwrap())
     }
 }
 

@@ -341,7 +341,7 @@ fn large_objects_go_through_bulk_api_with_few_calls() {
         .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
         .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
         .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"))
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, &format!(r#"{{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}}"#))
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, r#"{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}"#)
         .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
         .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#)
         .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":1}"#)

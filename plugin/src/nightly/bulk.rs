@@ -535,7 +535,7 @@ fn build(
                 ledger::escape(&person)
             ));
             line_count += 1;
-            if line_count % LINE_CHUNK == 0 {
+            if line_count.is_multiple_of(LINE_CHUNK) {
                 // Written at once rather than held until the checkpoint: the
                 // lines are scratch for this run, and holding them all would
                 // double the guest's memory. A redo overwrites them.
@@ -762,10 +762,9 @@ fn load_failures(
             if let (Some(id), Some(error)) = (
                 api_bulk::column(headers, record, "Id"),
                 api_bulk::column(headers, record, "sf__Error"),
-            ) {
-                if let Ok(r) = sfid::parse(id) {
-                    failures.insert(r.id, errors::bulk_error(error));
-                }
+            ) && let Ok(r) = sfid::parse(id)
+            {
+                failures.insert(r.id, errors::bulk_error(error));
             }
         })
         .map_err(|_| {

@@ -150,10 +150,9 @@ pub fn nightly(
     if state.calls.total() == 0
         && state.stage == initial_stage()
         && settings.budget.max_percent_of_remaining.is_some()
+        && let Err(i) = apply_percent_budget(&mut state, settings, &mut api, ports)
     {
-        if let Err(i) = apply_percent_budget(&mut state, settings, &mut api, ports) {
-            return end_interrupted(state, i, &api, base_calls, ports);
-        }
+        return end_interrupted(state, i, &api, base_calls, ports);
     }
 
     let mut entries_this_call = 0u64;

@@ -92,10 +92,10 @@ impl<'a> OrgApi<'a> {
         let Some(budget) = &self.budget else {
             return Ok(());
         };
-        if let Some(max) = budget.max_calls {
-            if self.calls.total() + calls_needed > max {
-                return Err(format!("the run's budget of {max} API calls is spent"));
-            }
+        if let Some(max) = budget.max_calls
+            && self.calls.total() + calls_needed > max
+        {
+            return Err(format!("the run's budget of {max} API calls is spent"));
         }
         if let Some((used, max)) = self.usage {
             let remaining = max.saturating_sub(used);

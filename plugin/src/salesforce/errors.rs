@@ -59,15 +59,15 @@ struct ErrorObject {
 /// that is not Salesforce's error array (a proxy's HTML 503, say) becomes a
 /// failure coded `HTTP_<status>` with the start of the body as its message.
 pub fn parse_error_body(status: u16, body: &[u8]) -> SalesforceFailure {
-    if let Ok(errors) = serde_json::from_slice::<Vec<ErrorObject>>(body) {
-        if let Some(first) = errors.into_iter().next() {
-            return SalesforceFailure {
-                status,
-                code: first.code,
-                message: first.message,
-                fields: first.fields.unwrap_or_default(),
-            };
-        }
+    if let Ok(errors) = serde_json::from_slice::<Vec<ErrorObject>>(body)
+        && let Some(first) = errors.into_iter().next()
+    {
+        return SalesforceFailure {
+            status,
+            code: first.code,
+            message: first.message,
+            fields: first.fields.unwrap_or_default(),
+        };
     }
     let text = String::from_utf8_lossy(body);
     let snippet: String = text.chars().take(200).collect();
@@ -196,15 +196,15 @@ fn named_field(failure: &SalesforceFailure, written: &[String]) -> String {
     if let Some(f) = failure.fields.first() {
         return f.clone();
     }
-    if let Some(rest) = failure.message.split_once("column '").map(|(_, r)| r) {
-        if let Some((name, _)) = rest.split_once('\'') {
-            return name.to_string();
-        }
+    if let Some(rest) = failure.message.split_once("column '").map(|(_, r)| r)
+        && let Some((name, _)) = rest.split_once('\'')
+    {
+        return name.to_string();
     }
-    if let Some(rest) = failure.message.split_once("fields: ").map(|(_, r)| r) {
-        if let Some((name, _)) = rest.split_once('.') {
-            return name.split(',').next().unwrap_or(name).trim().to_string();
-        }
+    if let Some(rest) = failure.message.split_once("fields: ").map(|(_, r)| r)
+        && let Some((name, _)) = rest.split_once('.')
+    {
+        return name.split(',').next().unwrap_or(name).trim().to_string();
     }
     written.join(",")
 }
