@@ -167,7 +167,10 @@ impl HttpTransport for ScriptedOrg {
             (None, None) => Vec::new(),
         };
         let mut headers: Vec<(String, String)> = canned.headers.into_iter().collect();
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("sforce-limit-info")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("sforce-limit-info"))
+        {
             headers.push(("sforce-limit-info".into(), "api-usage=100/100000".into()));
         }
         Ok(HttpResponse {
@@ -184,12 +187,13 @@ fn decode(path: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&path[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -283,7 +287,10 @@ fn call(
     Ok(match name.as_str() {
         "validate_settings" => result(rt.validate_settings(caps, settings).map_err(host)?),
         "push" => result(rt.push(caps, settings, &arg(args, "push")).map_err(host)?),
-        "resubscribe" => result(rt.resubscribe(caps, settings, &arg(args, "resubscribe")).map_err(host)?),
+        "resubscribe" => result(
+            rt.resubscribe(caps, settings, &arg(args, "resubscribe"))
+                .map_err(host)?,
+        ),
         "import" => {
             let events: Vec<api::UnsubscribeEvent> = arg(args, "import");
             result(rt.import(caps, settings, &events).map_err(host)?)
@@ -295,17 +302,25 @@ fn call(
                 calls += 1;
                 let r = rt.nightly(caps, settings, &options).map_err(host)?;
                 match r {
-                    Ok(api::NightlyOutcome::InProgress(p)) if calls < 500 => clock.advance(i64::from(p.wait_ms)),
+                    Ok(api::NightlyOutcome::InProgress(p)) if calls < 500 => {
+                        clock.advance(i64::from(p.wait_ms))
+                    }
                     other => break result(other),
                 }
             }
         }
-        "nightly_step" => result(rt.nightly(caps, settings, &arg(args, "nightly_step")).map_err(host)?),
+        "nightly_step" => result(
+            rt.nightly(caps, settings, &arg(args, "nightly_step"))
+                .map_err(host)?,
+        ),
         "report_items" => {
             let run_id: String = arg(&args["run_id"], "run_id");
             let after: Option<String> = arg(&args["after"], "after");
             let limit: u32 = arg(&args["limit"], "limit");
-            result(rt.report_items(caps, &run_id, after.as_deref(), limit).map_err(host)?)
+            result(
+                rt.report_items(caps, &run_id, after.as_deref(), limit)
+                    .map_err(host)?,
+            )
         }
         "next_nightly" => {
             let schedule: api::Schedule = arg(&args["schedule"], "schedule");
@@ -318,7 +333,10 @@ fn call(
             let person: String = arg(args, "audit");
             result(rt.audit(caps, &person).map_err(host)?)
         }
-        "drain_retries" => result(rt.drain_retries(caps, settings, arg(args, "drain_retries")).map_err(host)?),
+        "drain_retries" => result(
+            rt.drain_retries(caps, settings, arg(args, "drain_retries"))
+                .map_err(host)?,
+        ),
         other => return Err(format!("unknown export {other:?}")),
     })
 }
@@ -340,8 +358,8 @@ enum Bless {
 
 fn run_fixture(path: &Path, bless: Bless) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut fixture: Fixture =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not a fixture: {e}", path.display()));
+    let mut fixture: Fixture = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not a fixture: {e}", path.display()));
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("ledger.db")).unwrap());
     let seed: Vec<WriteOp> = fixture
@@ -413,7 +431,9 @@ fn storage_diff(want: &BTreeMap<String, Value>, got: &BTreeMap<String, Value>) -
     for (k, v) in want {
         match got.get(k) {
             None => lines.push(format!("      missing {k} = {v}")),
-            Some(g) if g != v => lines.push(format!("      {k}\n        expected {v}\n        got      {g}")),
+            Some(g) if g != v => lines.push(format!(
+                "      {k}\n        expected {v}\n        got      {g}"
+            )),
             _ => {}
         }
     }
@@ -460,31 +480,58 @@ fn every_fixture_passes_against_the_compiled_component() {
         }
     }
     assert!(ran > 0, "no fixture ran");
-    assert!(failures.is_empty(), "{} of {ran} fixtures failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} fixtures failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn the_suite_covers_every_rule_with_at_least_forty_fixtures() {
     let paths = fixture_paths();
-    assert!(paths.len() >= MIN_FIXTURES, "{} fixtures; at least {MIN_FIXTURES} are required", paths.len());
+    assert!(
+        paths.len() >= MIN_FIXTURES,
+        "{} fixtures; at least {MIN_FIXTURES} are required",
+        paths.len()
+    );
     let mut covered = BTreeMap::<String, usize>::new();
     for path in &paths {
-        let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let fixture: Fixture =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for rule in fixture.rules {
             *covered.entry(rule).or_default() += 1;
         }
     }
     for rule in ["R1", "R2", "R3", "R4", "R5", "R6", "R7"] {
-        assert!(covered.contains_key(rule), "no fixture covers {rule}: {covered:?}");
+        assert!(
+            covered.contains_key(rule),
+            "no fixture covers {rule}: {covered:?}"
+        );
     }
     // Every typed error of the WIT sync-error is produced by some fixture.
-    let all: String = paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    let all: String = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
     for variant in [
-        "InvalidSettings", "InvalidEvent", "InvalidSalesforceId", "FieldNotInstalled", "FieldNotWritable",
-        "RecordDeleted", "AuthFailed", "ApiLimitExhausted", "SalesforceError", "Transport", "RequestDenied",
+        "InvalidSettings",
+        "InvalidEvent",
+        "InvalidSalesforceId",
+        "FieldNotInstalled",
+        "FieldNotWritable",
+        "RecordDeleted",
+        "AuthFailed",
+        "ApiLimitExhausted",
+        "SalesforceError",
+        "Transport",
+        "RequestDenied",
         "StorageFailure",
     ] {
-        assert!(all.contains(&format!("\"{variant}\"")), "no fixture produces sync-error {variant}");
+        assert!(
+            all.contains(&format!("\"{variant}\"")),
+            "no fixture produces sync-error {variant}"
+        );
     }
 }
-

@@ -1,0 +1,190 @@
+//! The context every command runs in: the config, the runtime, the
+//! capabilities (the org connection, the SQLite store) and the credentials.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Cli, Failure};
+use crate::config::Config;
+use crate::secrets::{self, Credentials};
+use crate::{
+    Capabilities, HttpError, HttpRequest, HttpResponse, HttpTransport, OrgClient, OrgConfig,
+    Runtime, RuntimeOptions, SqliteStorage, api,
+};
+
+/// Environment variable overriding the precompile cache directory.
+pub const ENV_CACHE_DIR: &str = "UNSUBSCRIBE_SYNC_CACHE_DIR";
+
+/// Stands in for the org when credentials are missing: every request fails
+/// with `auth-failed` naming what to set. Commands that need no org (status,
+/// audit, import, resubscribe) work without credentials.
+struct NoCredentials(String);
+
+impl HttpTransport for NoCredentials {
+    fn send(&self, _request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        Err(HttpError::AuthFailed(self.0.clone()))
+    }
+}
+
+/// A command's context.
+pub struct App {
+    /// The configuration.
+    pub config: Config,
+    /// The component, compiled once.
+    pub runtime: Arc<Runtime>,
+    /// The capabilities every call gets.
+    pub caps: Capabilities,
+    /// The org connection, when credentials are present.
+    pub org: Option<Arc<OrgClient>>,
+    /// Why there is no org connection, when there is none.
+    pub org_missing: Option<String>,
+    /// The credentials (secrets redacted in any output).
+    pub credentials: Credentials,
+    /// The SQLite store.
+    pub storage: Arc<SqliteStorage>,
+}
+
+impl App {
+    /// Loads the config named on the command line, the credentials, the
+    /// storage and the component.
+    pub fn load(cli: &Cli) -> Result<App, Failure> {
+        let file = Config::locate(cli.config.as_deref());
+        let config = Config::load(&file)?;
+        let credentials = load_credentials(&config)?;
+        App::build(config, credentials, cli.component.as_deref())
+    }
+
+    /// Builds the context from a config and credentials (used by `demo`).
+    pub fn build(
+        config: Config,
+        credentials: Credentials,
+        component: Option<&Path>,
+    ) -> Result<App, Failure> {
+        let storage = Arc::new(SqliteStorage::open(&config.storage_path).map_err(|e| {
+            Failure::usage(format!(
+                "storage.path {}: {e}",
+                config.storage_path.display()
+            ))
+        })?);
+        let (org, org_missing) = match org_config(&config, &credentials) {
+            Ok(c) => (
+                Some(Arc::new(OrgClient::new(c).map_err(Failure::usage)?)),
+                None,
+            ),
+            Err(missing) => (None, Some(missing)),
+        };
+        let http: Arc<dyn HttpTransport> = match (&org, &org_missing) {
+            (Some(o), _) => o.clone(),
+            (None, Some(m)) => Arc::new(NoCredentials(m.clone())),
+            (None, None) => unreachable!("either a client or the reason there is none"),
+        };
+        let runtime = Arc::new(load_runtime(&config, component)?);
+        let caps = Capabilities::new(http, storage.clone());
+        Ok(App {
+            config,
+            runtime,
+            caps,
+            org,
+            org_missing,
+            credentials,
+            storage,
+        })
+    }
+
+    /// The settings the component gets.
+    pub fn settings(&self) -> &api::Settings {
+        &self.config.settings
+    }
+}
+
+/// Loads credentials from the environment and `org.credentials_file` (or
+/// `UNSUBSCRIBE_SYNC_CREDENTIALS_FILE`).
+pub fn load_credentials(config: &Config) -> Result<Credentials, Failure> {
+    let file = std::env::var_os(secrets::ENV_CREDENTIALS_FILE)
+        .map(PathBuf::from)
+        .or_else(|| config.org.credentials_file.clone());
+    Credentials::load(file.as_deref())
+        .map_err(|e| Failure::usage(format!("org.credentials_file: {e}")))
+}
+
+/// The connection settings, or what is missing (never a value).
+pub fn org_config(config: &Config, c: &Credentials) -> Result<OrgConfig, String> {
+    let mut missing = Vec::new();
+    if c.client_id.as_deref().is_none_or(str::is_empty) {
+        missing.push(secrets::ENV_CLIENT_ID);
+    }
+    if c.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
+        missing.push(secrets::ENV_CLIENT_SECRET);
+    }
+    if c.refresh_token.as_ref().is_none_or(|s| s.is_empty()) {
+        missing.push(secrets::ENV_REFRESH_TOKEN);
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "no credentials for the org: set {} (or put them in org.credentials_file, chmod 600)",
+            missing.join(", ")
+        ));
+    }
+    Ok(OrgConfig {
+        login_url: config.org.login_url.clone(),
+        instance_url: config.org.instance_url.clone(),
+        api_version: config.settings.api_version.clone(),
+        client_id: c.client_id.clone().unwrap_or_default(),
+        client_secret: c
+            .client_secret
+            .clone()
+            .unwrap_or_else(|| crate::Secret::new("")),
+        refresh_token: c
+            .refresh_token
+            .clone()
+            .unwrap_or_else(|| crate::Secret::new("")),
+        timeout: config.org.timeout,
+        max_response_bytes: config.org.max_response_bytes,
+    })
+}
+
+/// Where the precompiled component is cached: `UNSUBSCRIBE_SYNC_CACHE_DIR`,
+/// else `runtime.cache_dir`, else `$XDG_CACHE_HOME/unsubscribe-sync`, else
+/// `~/.cache/unsubscribe-sync`; none if none of those exists.
+pub fn cache_dir(config_dir: Option<&Path>) -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(ENV_CACHE_DIR).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = config_dir {
+        return Some(d.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("unsubscribe-sync"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("unsubscribe-sync"))
+}
+
+/// Compiles (or loads from the cache) the component the config names.
+pub fn load_runtime(config: &Config, component: Option<&Path>) -> Result<Runtime, Failure> {
+    let options = RuntimeOptions {
+        call_timeout: config.runtime.call_timeout,
+        memory_limit_bytes: config.runtime.memory_limit_bytes,
+        cache_dir: cache_dir(config.runtime.cache_dir.as_deref()),
+        pooling: config.runtime.pooling,
+    };
+    let path = component
+        .map(Path::to_path_buf)
+        .or_else(|| config.runtime.component.clone());
+    let runtime = match &path {
+        Some(p) => {
+            let key = if component.is_some() {
+                "--component"
+            } else {
+                "runtime.component"
+            };
+            let wasm = std::fs::read(p)
+                .map_err(|e| Failure::usage(format!("{key} {}: {e}", p.display())))?;
+            Runtime::new(&wasm, options)
+                .map_err(|e| Failure::usage(format!("{key} {}: {e}", p.display())))?
+        }
+        None => Runtime::new(crate::PLUGIN_WASM, options)?,
+    };
+    Ok(runtime)
+}

@@ -1,0 +1,93 @@
+//! `audit`: the trail of one person's unsubscribe.
+
+use super::app::App;
+use super::output::{Table, answer, print_json, record, ts};
+use super::{Cli, CmdResult, Exit, Failure};
+use crate::api;
+
+/// Arguments of `audit`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Shows when the unsubscribe arrived, each attempt to write it, Salesforce's \
+answers (confirmed, failed with the error, redirected) and any re-subscribe. Exit 1 when nothing was \
+ever recorded for the person."
+)]
+pub struct AuditArgs {
+    /// The app's person ID.
+    pub person_id: String,
+    /// Print the trail as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn kind(k: api::AuditKind) -> &'static str {
+    match k {
+        api::AuditKind::Received => "received",
+        api::AuditKind::Resubscribed => "resubscribed",
+        api::AuditKind::Stale => "stale",
+        api::AuditKind::InvalidId => "invalid ID",
+        api::AuditKind::Attempt => "attempt",
+        api::AuditKind::Confirmed => "confirmed",
+        api::AuditKind::AlreadyOptedOut => "already opted out",
+        api::AuditKind::Queued => "queued",
+        api::AuditKind::Failed => "FAILED",
+        api::AuditKind::Redirected => "redirected",
+    }
+}
+
+/// The trail as text.
+pub fn render(trail: &api::AuditTrail) -> String {
+    let mut out = format!(
+        "person {}: {}{}\n",
+        trail.person_id,
+        if trail.held {
+            "unsubscribe held"
+        } else {
+            "no unsubscribe held"
+        },
+        trail
+            .salesforce_id
+            .as_ref()
+            .map(|id| format!(", Salesforce ID {id}"))
+            .unwrap_or_default()
+    );
+    let mut t = Table::new(&["when", "what", "record", "fields", "detail"]);
+    for e in &trail.entries {
+        let detail = match &e.error_code {
+            Some(code) => format!("{code}: {}", e.detail),
+            None => e.detail.clone(),
+        };
+        t.row(vec![
+            ts(e.at),
+            kind(e.kind).into(),
+            e.record.as_ref().map(record).unwrap_or_else(|| "-".into()),
+            if e.fields.is_empty() {
+                "-".into()
+            } else {
+                e.fields.join(", ")
+            },
+            detail,
+        ]);
+    }
+    out.push_str(&t.render());
+    out
+}
+
+/// Runs `audit`.
+pub fn run(cli: &Cli, args: &AuditArgs) -> CmdResult {
+    let app = App::load(cli)?;
+    match answer(app.runtime.audit(&app.caps, &args.person_id))? {
+        Some(trail) => {
+            if args.json {
+                print_json(&trail)?;
+            } else {
+                print!("{}", render(&trail));
+            }
+            Ok(Exit::Ok)
+        }
+        None => Err(Failure::runtime(format!(
+            "nothing was ever recorded for person {:?}",
+            args.person_id
+        ))),
+    }
+}

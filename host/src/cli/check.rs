@@ -1,0 +1,155 @@
+//! `check`: the requirements pre-flight. Each requirement is printed as ok
+//! or FAILED with what to do; any failure exits 3.
+
+use super::app::App;
+use super::output::{answer, describe_sync_error, print_json};
+use super::{Cli, CmdResult, Exit};
+use crate::{HttpError, api};
+
+/// Arguments of `check`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Checks, in order: the config; the credentials are present and the org accepts \
+them; then the component's pre-flight: the settings, sync enabled, each selected field exists on Lead and \
+Contact, is a checkbox and is writable by the integration user, a sample read, the API budget. Writes \
+nothing to Salesforce. Exit 0 when everything holds, 3 when a requirement fails."
+)]
+pub struct CheckArgs {
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One line of the pre-flight.
+#[derive(serde::Serialize, Debug, Clone)]
+pub struct Finding {
+    /// What was checked.
+    pub requirement: String,
+    /// The subject (a field, a file).
+    pub subject: String,
+    /// It holds.
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do when it failed.
+    pub remedy: Option<String>,
+}
+
+fn requirement_name(r: api::Requirement) -> &'static str {
+    match r {
+        api::Requirement::Settings => "settings",
+        api::Requirement::SyncEnabled => "sync enabled",
+        api::Requirement::Credentials => "credentials",
+        api::Requirement::FieldExists => "field exists",
+        api::Requirement::FieldWritable => "field writable",
+        api::Requirement::SampleRead => "sample read",
+        api::Requirement::ApiBudget => "API budget",
+    }
+}
+
+/// Runs the host's checks and the component's; returns every finding.
+pub fn findings(app: &App) -> Result<Vec<Finding>, super::Failure> {
+    let mut out = vec![Finding {
+        requirement: "config".into(),
+        subject: app.config.file.display().to_string(),
+        passed: true,
+        detail: format!("read; storage at {}", app.config.storage_path.display()),
+        remedy: None,
+    }];
+    let Some(org) = &app.org else {
+        out.push(Finding {
+            requirement: "credentials".into(),
+            subject: "client id, client secret, refresh token".into(),
+            passed: false,
+            detail: app.org_missing.clone().unwrap_or_default(),
+            remedy: Some(
+                "set UNSUBSCRIBE_SYNC_CLIENT_ID, UNSUBSCRIBE_SYNC_CLIENT_SECRET and UNSUBSCRIBE_SYNC_REFRESH_TOKEN, \
+                 or name a credentials file (chmod 600) in org.credentials_file"
+                    .into(),
+            ),
+        });
+        return Ok(out);
+    };
+    match org.verify_credentials() {
+        Ok(instance) => out.push(Finding {
+            requirement: "credentials".into(),
+            subject: org.token_url(),
+            passed: true,
+            detail: format!("the org issued an access token; instance {instance}"),
+            remedy: None,
+        }),
+        Err(e) => {
+            let remedy = match &e {
+                HttpError::AuthFailed(_) => {
+                    "re-authorize the connected app and update the refresh token (or fix the client id and secret)"
+                }
+                HttpError::Denied(_) => {
+                    "fix org.login_url / org.instance_url so they name the same org"
+                }
+                _ => "check the network path to org.login_url and try again",
+            };
+            out.push(Finding {
+                requirement: "credentials".into(),
+                subject: org.token_url(),
+                passed: false,
+                detail: e.to_string(),
+                remedy: Some(remedy.into()),
+            });
+            return Ok(out);
+        }
+    }
+    let report = answer(app.runtime.check(&app.caps, app.settings()))?;
+    for item in report.items {
+        out.push(Finding {
+            requirement: requirement_name(item.requirement).into(),
+            subject: item.subject,
+            passed: item.passed,
+            detail: match (&item.error, item.detail.is_empty()) {
+                (Some(e), true) => describe_sync_error(e),
+                _ => item.detail,
+            },
+            remedy: item.remedy,
+        });
+    }
+    Ok(out)
+}
+
+/// Prints findings as `ok` / `FAILED` lines with the remedy under a failure.
+pub fn render(findings: &[Finding]) -> String {
+    let width = findings
+        .iter()
+        .map(|f| f.requirement.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for f in findings {
+        let mark = if f.passed { "ok    " } else { "FAILED" };
+        out.push_str(&format!(
+            "{mark}  {:<width$}  {}: {}\n",
+            f.requirement, f.subject, f.detail
+        ));
+        if let Some(r) = f.remedy.as_ref().filter(|_| !f.passed) {
+            out.push_str(&format!("        {:<width$}  -> {r}\n", ""));
+        }
+    }
+    let failed = findings.iter().filter(|f| !f.passed).count();
+    if failed == 0 {
+        out.push_str("all requirements hold\n");
+    } else {
+        out.push_str(&format!("{failed} requirement(s) failed\n"));
+    }
+    out
+}
+
+/// Runs `check`.
+pub fn run(cli: &Cli, args: &CheckArgs) -> CmdResult {
+    let app = App::load(cli)?;
+    let found = findings(&app)?;
+    let passed = found.iter().all(|f| f.passed);
+    if args.json {
+        print_json(&serde_json::json!({ "passed": passed, "items": found }))?;
+    } else {
+        print!("{}", render(&found));
+    }
+    Ok(if passed { Exit::Ok } else { Exit::Requirement })
+}

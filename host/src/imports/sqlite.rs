@@ -1,0 +1,412 @@
+//! [`SqliteStorage`]: the production storage backend, one SQLite file.
+//!
+//! The file is created on first use, in WAL mode with `synchronous = FULL`, so
+//! a write that returned survives a crash of the host or the machine. An
+//! atomic multi-key `write` is one `BEGIN IMMEDIATE` transaction. A file that
+//! is not SQLite, or an SQLite database of another application, is refused
+//! with a clear error and never modified.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use super::storage::{Page, Storage, StorageError, WriteOp};
+
+/// `PRAGMA application_id` of our databases ("USYC").
+const APPLICATION_ID: i64 = 0x5553_5943;
+/// The schema version this host writes and reads.
+const SCHEMA_VERSION: i64 = 1;
+/// Tables a database of ours may hold: the component's key space, our marker,
+/// and the `serve` inbox and its dead letters.
+const OUR_TABLES: &[&str] = &["meta", "kv", "inbox", "dead_letter", "webhook_seen"];
+/// How long a writer waits for another connection's lock before giving up
+/// with `unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens (creating on first use) a database file of ours and checks it is
+/// one: used by [`SqliteStorage`] and by the `serve` inbox, which keeps its own
+/// table in the same file.
+pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StorageError::Unavailable(format!("cannot create directory {}: {e}", parent.display()))
+        })?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sql_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sql_error(path, e))?;
+    check_ours(path, &conn)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| sql_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Unavailable(format!(
+            "{}: cannot switch to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(|e| sql_error(path, e))?;
+    create_schema(path, &conn)?;
+    Ok(conn)
+}
+
+/// Refuses a file that is not SQLite or belongs to another application.
+fn check_ours(path: &Path, conn: &Connection) -> Result<(), StorageError> {
+    // The first read of the header fails with NOTADB on a file that is not
+    // SQLite; nothing has been written to it at this point.
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| sql_error(path, e))?;
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .map_err(|e| sql_error(path, e))?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sql_error(path, e))?;
+    let foreign: Vec<&String> = tables
+        .iter()
+        .filter(|t| !OUR_TABLES.contains(&t.as_str()))
+        .collect();
+    if (app_id != 0 && app_id != APPLICATION_ID)
+        || !foreign.is_empty()
+        || (app_id == 0 && !tables.is_empty())
+    {
+        return Err(StorageError::Corrupt(format!(
+            "{} is an SQLite database of another application (application id {app_id:#x}, tables: {}); \
+             refusing to use it: point storage.path at a new file",
+            path.display(),
+            if tables.is_empty() {
+                "none".to_string()
+            } else {
+                tables.join(", ")
+            }
+        )));
+    }
+    if tables.iter().any(|t| t == "meta") {
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(path, e))?;
+        match version.as_deref().map(str::parse::<i64>) {
+            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
+            Some(Ok(v)) => {
+                return Err(StorageError::Corrupt(format!(
+                    "{} was written by a newer unsubscribe-sync (schema {v}, this host reads {SCHEMA_VERSION}); upgrade the host",
+                    path.display()
+                )));
+            }
+            _ => {
+                return Err(StorageError::Corrupt(format!(
+                    "{} has no valid schema version; restore it from a backup",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn create_schema(path: &Path, conn: &Connection) -> Result<(), StorageError> {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         PRAGMA application_id = {APPLICATION_ID};
+         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+         CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+         COMMIT;"
+    ))
+    .map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        sql_error(path, e)
+    })
+}
+
+/// Maps an SQLite error to the WIT storage error a caller can act on.
+pub fn sql_error(path: &Path, e: rusqlite::Error) -> StorageError {
+    let text = format!("{}: {e}", path.display());
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StorageError::Corrupt(format!(
+            "{} is not an SQLite database; refusing to touch it: point storage.path at a new file",
+            path.display()
+        )),
+        Some(ErrorCode::DatabaseCorrupt) => StorageError::Corrupt(text),
+        Some(ErrorCode::TooBig) => StorageError::TooLarge(text),
+        _ => StorageError::Unavailable(text),
+    }
+}
+
+/// The production [`Storage`]: one SQLite file (WAL, `synchronous = FULL`).
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStorage {
+    /// Opens the database at `path`, creating it (and its directory) on first
+    /// use. Refuses, without writing to it, a file that is not SQLite or an
+    /// SQLite database of another application.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let conn = open_connection(path)?;
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StorageError> {
+        self.conn.lock().map_err(|_| {
+            StorageError::Unavailable("the storage connection's lock is poisoned".into())
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StorageError {
+        sql_error(&self.path, e)
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`,
+/// or `None` when there is none (an empty prefix, or all 0xFF).
+fn prefix_end(prefix: &str) -> Option<Vec<u8>> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn key_string(path: &Path, raw: Vec<u8>) -> Result<String, StorageError> {
+    String::from_utf8(raw)
+        .map_err(|_| StorageError::Corrupt(format!("{}: a key is not UTF-8", path.display())))
+}
+
+impl Storage for SqliteStorage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.query_row(params![key.as_bytes()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let conn = self.conn()?;
+        // One read transaction so the answers are consistent with each other.
+        let tx = conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(keys.len());
+        {
+            let mut stmt = tx
+                .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+                .map_err(|e| self.err(e))?;
+            for k in keys {
+                out.push(
+                    stmt.query_row(params![k.as_bytes()], |r| r.get(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?,
+                );
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let conn = self.conn()?;
+        conn.prepare_cached("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .and_then(|mut s| s.execute(params![key.as_bytes(), value]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let conn = self.conn()?;
+        conn.prepare_cached("DELETE FROM kv WHERE key = ?1")
+            .and_then(|mut s| s.execute(params![key.as_bytes()]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql_error(&self.path, e))?;
+        {
+            let mut set = tx
+                .prepare_cached("INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                .map_err(|e| sql_error(&self.path, e))?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM kv WHERE key = ?1")
+                .map_err(|e| sql_error(&self.path, e))?;
+            for op in ops {
+                match op {
+                    WriteOp::Set(k, v) => set.execute(params![k.as_bytes(), v]),
+                    WriteOp::Delete(k) => del.execute(params![k.as_bytes()]),
+                }
+                .map_err(|e| sql_error(&self.path, e))?;
+            }
+        }
+        // Dropping `tx` on an error above rolls everything back.
+        tx.commit().map_err(|e| sql_error(&self.path, e))
+    }
+
+    fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page, StorageError> {
+        let conn = self.conn()?;
+        let (lower, inclusive) = match after {
+            Some(a) if a >= prefix => (a.as_bytes().to_vec(), false),
+            _ => (prefix.as_bytes().to_vec(), true),
+        };
+        let upper = prefix_end(prefix);
+        let sql = format!(
+            "SELECT key, value FROM kv WHERE key {} ?1 {} ORDER BY key LIMIT ?3",
+            if inclusive { ">=" } else { ">" },
+            if upper.is_some() {
+                "AND key < ?2"
+            } else {
+                "AND ?2 IS NULL"
+            }
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = stmt
+            .query_map(params![lower, upper, (limit + 1) as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for (k, v) in rows {
+            entries.push((key_string(&self.path, k)?, v));
+        }
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { entries, next })
+    }
+
+    fn count(&self, prefix: &str) -> Result<u64, StorageError> {
+        let conn = self.conn()?;
+        let upper = prefix_end(prefix);
+        let sql = if upper.is_some() {
+            "SELECT count(*) FROM kv WHERE key >= ?1 AND key < ?2"
+        } else {
+            "SELECT count(*) FROM kv WHERE key >= ?1 AND ?2 IS NULL"
+        };
+        let n: i64 = conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params![prefix.as_bytes(), upper], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_storage_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("sub/dir/sync.db")).unwrap();
+        super::super::storage::conformance::run(&s);
+    }
+
+    #[test]
+    fn data_survives_reopening_and_the_file_is_wal_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        {
+            let s = SqliteStorage::open(&path).unwrap();
+            s.write(&[
+                WriteOp::Set("a".into(), b"1".to_vec()),
+                WriteOp::Set("b".into(), b"2".to_vec()),
+            ])
+            .unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.get("b").unwrap(), Some(b"2".to_vec()));
+        let conn = s.conn().unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous must be FULL");
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_sqlite_and_leaves_it_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        let content = b"these are my notes, not a database\n".repeat(200);
+        std::fs::write(&path, &content).unwrap();
+        let err = SqliteStorage::open(&path).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+    }
+
+    #[test]
+    fn refuses_a_database_of_another_application() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'x');")
+                .unwrap();
+        }
+        let err = SqliteStorage::open(&path).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+        assert!(err.to_string().contains("customers"), "{err}");
+        let c = Connection::open(&path).unwrap();
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1, "nothing was added to the foreign database");
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_byte_string() {
+        assert_eq!(prefix_end("ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(""), None);
+    }
+}

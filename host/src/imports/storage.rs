@@ -1,0 +1,377 @@
+//! The `storage` import: the component's durable key-value store.
+//!
+//! Keys and values from the component are checked against the size caps in
+//! [`crate::limits`] and page sizes are clamped ([`crate::policy`]) before
+//! the injected [`Storage`] backend sees them: [`crate::SqliteStorage`] in
+//! production, [`MemoryStorage`] for benchmarks.
+//!
+//! The component does read-modify-write on its ledger, so calls that share a
+//! storage must not run concurrently: [`crate::Runtime`] callers serialize
+//! them (the CLI runs one call at a time; `serve` holds one lock around every
+//! component call).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::bindings::wit_storage;
+use crate::{limits, policy};
+
+/// One change in an atomic write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Sets a key to a value.
+    Set(String, Vec<u8>),
+    /// Removes a key (missing is fine).
+    Delete(String),
+}
+
+/// One page of a prefix listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Key-value pairs in ascending key (byte) order.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// The `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Why a storage operation failed; mirrors the WIT `storage-error`. Every case
+/// means nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum StorageError {
+    /// The store cannot be used now (locked, disk full, I/O error). Retryable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The store is damaged or was not written by this component.
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+    /// A key or value exceeds the host's size limits.
+    #[error("too large: {0}")]
+    TooLarge(String),
+}
+
+/// A durable key-value backend. Keys are ordered by their UTF-8 bytes.
+pub trait Storage: Send + Sync {
+    /// Reads a key.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Reads many keys; one answer per key, in order.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
+    /// Sets a key.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
+    /// Removes a key; a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Applies all operations in one transaction, in order.
+    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError>;
+    /// Lists keys starting with `prefix`, after `after`, at most `limit`
+    /// (already clamped by the host) entries.
+    fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page, StorageError>;
+    /// Counts keys starting with `prefix`.
+    fn count(&self, prefix: &str) -> Result<u64, StorageError>;
+}
+
+/// An in-memory backend (a `BTreeMap` behind a mutex): for benchmarks and
+/// tests. Not durable.
+#[derive(Default)]
+pub struct MemoryStorage {
+    map: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>>, StorageError> {
+        self.map
+            .lock()
+            .map_err(|_| StorageError::Unavailable("the in-memory store's lock is poisoned".into()))
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock()?.get(key).cloned())
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let map = self.lock()?;
+        Ok(keys.iter().map(|k| map.get(k).cloned()).collect())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.lock()?.insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.lock()?.remove(key);
+        Ok(())
+    }
+    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+        let mut map = self.lock()?;
+        for op in ops {
+            match op {
+                WriteOp::Set(k, v) => {
+                    map.insert(k.clone(), v.clone());
+                }
+                WriteOp::Delete(k) => {
+                    map.remove(k);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page, StorageError> {
+        use std::ops::Bound;
+        let map = self.lock()?;
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        let mut entries: Vec<(String, Vec<u8>)> = map
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit + 1)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page { entries, next })
+    }
+    fn count(&self, prefix: &str) -> Result<u64, StorageError> {
+        let map = self.lock()?;
+        Ok(map
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count() as u64)
+    }
+}
+
+/// Per-call state of the `storage` import.
+pub(crate) struct StorageCtx {
+    pub backend: Arc<dyn Storage>,
+}
+
+/// The borrowed view that implements the generated `Host` trait.
+pub(crate) struct StorageView<'a>(pub &'a mut StorageCtx);
+
+/// `HasData` marker for [`StorageView`].
+pub(crate) struct StorageData;
+impl wasmtime::component::HasData for StorageData {
+    type Data<'a> = StorageView<'a>;
+}
+
+fn too_large(text: String) -> StorageError {
+    StorageError::TooLarge(text)
+}
+
+impl wit_storage::Host for StorageView<'_> {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, StorageError> {
+        policy::check_key(&key).map_err(too_large)?;
+        self.0.backend.get(&key)
+    }
+
+    fn get_many(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        if keys.len() > limits::MAX_GET_MANY_KEYS {
+            return Err(too_large(format!(
+                "get-many of {} keys; the host accepts at most {}",
+                keys.len(),
+                limits::MAX_GET_MANY_KEYS
+            )));
+        }
+        for k in &keys {
+            policy::check_key(k).map_err(too_large)?;
+        }
+        self.0.backend.get_many(&keys)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), StorageError> {
+        policy::check_key(&key).map_err(too_large)?;
+        policy::check_value(&key, value.len()).map_err(too_large)?;
+        self.0.backend.set(&key, &value)
+    }
+
+    fn delete(&mut self, key: String) -> Result<(), StorageError> {
+        policy::check_key(&key).map_err(too_large)?;
+        self.0.backend.delete(&key)
+    }
+
+    fn write(&mut self, ops: Vec<wit_storage::WriteOp>) -> Result<(), StorageError> {
+        if ops.len() > limits::MAX_WRITE_OPS {
+            return Err(too_large(format!(
+                "a write of {} operations; the host accepts at most {}",
+                ops.len(),
+                limits::MAX_WRITE_OPS
+            )));
+        }
+        let mut bytes = 0usize;
+        let mut converted = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                wit_storage::WriteOp::Set((k, v)) => {
+                    policy::check_key(&k).map_err(too_large)?;
+                    policy::check_value(&k, v.len()).map_err(too_large)?;
+                    bytes += k.len() + v.len();
+                    converted.push(WriteOp::Set(k, v));
+                }
+                wit_storage::WriteOp::Delete(k) => {
+                    policy::check_key(&k).map_err(too_large)?;
+                    bytes += k.len();
+                    converted.push(WriteOp::Delete(k));
+                }
+            }
+        }
+        if bytes > limits::MAX_WRITE_BYTES {
+            return Err(too_large(format!(
+                "a write of {bytes} bytes; the host accepts at most {}",
+                limits::MAX_WRITE_BYTES
+            )));
+        }
+        if converted.is_empty() {
+            return Ok(());
+        }
+        self.0.backend.write(&converted)
+    }
+
+    fn list(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<wit_storage::Page, StorageError> {
+        policy::check_key(&prefix).map_err(too_large)?;
+        if let Some(a) = &after {
+            policy::check_key(a).map_err(too_large)?;
+        }
+        let page = self
+            .0
+            .backend
+            .list(&prefix, after.as_deref(), policy::clamp_page(limit))?;
+        Ok(wit_storage::Page {
+            entries: page.entries,
+            next: page.next,
+        })
+    }
+
+    fn count(&mut self, prefix: String) -> Result<u64, StorageError> {
+        policy::check_key(&prefix).map_err(too_large)?;
+        self.0.backend.count(&prefix)
+    }
+
+    fn convert_storage_error(
+        &mut self,
+        err: StorageError,
+    ) -> wasmtime::Result<wit_storage::StorageError> {
+        crate::error::storage_error_for_guest(err)
+    }
+}
+
+/// Adds the `storage` import to the linker.
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<crate::state::HostState>,
+) -> wasmtime::Result<()> {
+    wit_storage::add_to_linker::<_, StorageData>(linker, |s| StorageView(&mut s.storage))
+}
+
+/// Conformance checks any [`Storage`] must pass; run against both backends.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+
+    pub fn run(s: &dyn Storage) {
+        assert_eq!(s.get("a").unwrap(), None);
+        s.set("a", b"1").unwrap();
+        assert_eq!(s.get("a").unwrap(), Some(b"1".to_vec()));
+        s.delete("a").unwrap();
+        s.delete("a").unwrap();
+        assert_eq!(s.get("a").unwrap(), None);
+
+        let mut ops: Vec<WriteOp> = (0..25)
+            .map(|i| WriteOp::Set(format!("held/{i:03}"), vec![i as u8]))
+            .collect();
+        ops.push(WriteOp::Set("helm".into(), b"x".to_vec()));
+        ops.push(WriteOp::Set("hel".into(), b"x".to_vec()));
+        ops.push(WriteOp::Set("held/005".into(), b"five".to_vec()));
+        ops.push(WriteOp::Delete("held/006".into()));
+        s.write(&ops).unwrap();
+        assert_eq!(s.count("held/").unwrap(), 24);
+        assert_eq!(s.count("").unwrap(), 26);
+        assert_eq!(
+            s.get_many(&["held/005".into(), "held/006".into(), "hel".into()])
+                .unwrap(),
+            vec![Some(b"five".to_vec()), None, Some(b"x".to_vec())]
+        );
+
+        let mut keys = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.list("held/", after.as_deref(), 10).unwrap();
+            assert!(page.entries.len() <= 10);
+            keys.extend(page.entries.iter().map(|(k, _)| k.clone()));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..25)
+            .filter(|i| *i != 6)
+            .map(|i| format!("held/{i:03}"))
+            .collect();
+        assert_eq!(keys, expected);
+        // An `after` before the prefix starts at the prefix.
+        let page = s.list("held/", Some("a"), 1).unwrap();
+        assert_eq!(page.entries[0].0, "held/000");
+        // Exactly `limit` entries left: the page is the last one.
+        let page = s.list("held/02", None, 5).unwrap();
+        assert_eq!(page.entries.len(), 5);
+        assert_eq!(page.next, None);
+        // Byte order, with non-ASCII keys.
+        s.set("u/é", b"").unwrap();
+        s.set("u/z", b"").unwrap();
+        let page = s.list("u/", None, 10).unwrap();
+        let ks: Vec<_> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(ks, ["u/z", "u/é"]);
+        s.write(&[]).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit_storage::Host as _;
+
+    #[test]
+    fn memory_storage_conforms() {
+        conformance::run(&MemoryStorage::new());
+    }
+
+    #[test]
+    fn the_view_refuses_oversized_keys_and_clamps_pages() {
+        let backend = Arc::new(MemoryStorage::new());
+        let mut ctx = StorageCtx {
+            backend: backend.clone(),
+        };
+        let mut view = StorageView(&mut ctx);
+        let big = "k".repeat(limits::MAX_KEY_BYTES + 1);
+        assert!(matches!(
+            view.get(big.clone()),
+            Err(StorageError::TooLarge(_))
+        ));
+        assert!(matches!(
+            view.write(vec![
+                wit_storage::WriteOp::Set(("ok".into(), vec![])),
+                wit_storage::WriteOp::Delete(big)
+            ]),
+            Err(StorageError::TooLarge(_))
+        ));
+        // Nothing of the refused write was applied.
+        assert_eq!(backend.get("ok").unwrap(), None);
+        for i in 0..3 {
+            view.set(format!("p/{i}"), vec![]).unwrap();
+        }
+        let page = view.list("p/".into(), None, 0).unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.next.as_deref(), Some("p/0"));
+    }
+}

@@ -1,0 +1,307 @@
+//! The `serve` inbox: webhook events recorded durably (their own SQLite
+//! tables in the storage file, outside the component's key space) before
+//! the webhook is answered 202, then handed to the component in order by
+//! the single worker. On restart the inbox is drained first, so an accepted
+//! event is never lost. Also remembers the signatures of accepted webhooks
+//! for the replay window, so a replayed request is refused even across a
+//! restart.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StorageError;
+use crate::imports::sqlite::{open_connection, sql_error};
+
+/// What an inbox event asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Kind {
+    /// An unsubscribe (`POST /v1/unsubscribes`).
+    Unsubscribe,
+    /// A re-subscribe (`POST /v1/resubscribes`).
+    Resubscribe,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Unsubscribe => "unsubscribe",
+            Kind::Resubscribe => "resubscribe",
+        }
+    }
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "unsubscribe" => Some(Kind::Unsubscribe),
+            "resubscribe" => Some(Kind::Resubscribe),
+            _ => None,
+        }
+    }
+}
+
+/// One event waiting in the inbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Its inbox ID (increasing with arrival).
+    pub id: i64,
+    /// What it asks for.
+    pub kind: Kind,
+    /// The event as received (JSON).
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before this instant (ms).
+    pub not_before: i64,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The same signed request was already accepted.
+    Replay,
+    /// The inbox could not record it.
+    Storage(StorageError),
+}
+
+/// The inbox (a connection of its own to the storage file).
+pub struct Inbox {
+    conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+impl Inbox {
+    /// Opens the inbox in the storage file, creating its tables on first use.
+    pub fn open(path: &Path) -> Result<Inbox, StorageError> {
+        let conn = open_connection(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS inbox (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 kind TEXT NOT NULL,
+                 body TEXT NOT NULL,
+                 received_at INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 not_before INTEGER NOT NULL DEFAULT 0,
+                 last_error TEXT);
+             CREATE TABLE IF NOT EXISTS dead_letter (
+                 id INTEGER PRIMARY KEY,
+                 kind TEXT NOT NULL,
+                 body TEXT NOT NULL,
+                 received_at INTEGER NOT NULL,
+                 failed_at INTEGER NOT NULL,
+                 error TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS webhook_seen (
+                 signature TEXT PRIMARY KEY,
+                 seen_at INTEGER NOT NULL) WITHOUT ROWID;",
+        )
+        .map_err(|e| sql_error(path, e))?;
+        Ok(Inbox {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
+        self.conn
+            .lock()
+            .map_err(|_| StorageError::Unavailable("the inbox lock is poisoned".into()))
+    }
+
+    /// Records an event and its signature in one transaction; refuses a
+    /// signature already seen within the window. `now_ms` is the arrival.
+    pub fn accept(
+        &self,
+        kind: Kind,
+        body: &str,
+        signature: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<i64, Refused> {
+        let mut conn = self.conn().map_err(Refused::Storage)?;
+        let err = |e| Refused::Storage(sql_error(&self.path, e));
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // Signatures older than twice the window can never match a request
+        // that passes the timestamp check again.
+        tx.execute(
+            "DELETE FROM webhook_seen WHERE seen_at < ?1",
+            params![now_ms - 2 * window_ms],
+        )
+        .map_err(err)?;
+        let fresh = tx
+            .execute(
+                "INSERT OR IGNORE INTO webhook_seen (signature, seen_at) VALUES (?1, ?2)",
+                params![signature, now_ms],
+            )
+            .map_err(err)?;
+        if fresh == 0 {
+            return Err(Refused::Replay);
+        }
+        tx.execute(
+            "INSERT INTO inbox (kind, body, received_at) VALUES (?1, ?2, ?3)",
+            params![kind.as_str(), body, now_ms],
+        )
+        .map_err(err)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(err)?;
+        Ok(id)
+    }
+
+    /// The oldest event, whether or not it is due (strict arrival order:
+    /// a deferred head waits, and the events behind it wait with it).
+    pub fn head(&self) -> Result<Option<Event>, StorageError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT id, kind, body, attempts, not_before FROM inbox ORDER BY id LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(|e| sql_error(&self.path, e))?
+        .map(|(id, kind, body, attempts, not_before)| {
+            let kind = Kind::parse(&kind).ok_or_else(|| {
+                StorageError::Corrupt(format!("inbox event {id} has an unknown kind {kind:?}"))
+            })?;
+            Ok(Event {
+                id,
+                kind,
+                body,
+                attempts,
+                not_before,
+            })
+        })
+        .transpose()
+    }
+
+    /// Removes a handled event.
+    pub fn done(&self, id: i64) -> Result<(), StorageError> {
+        self.conn()?
+            .execute("DELETE FROM inbox WHERE id = ?1", params![id])
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Keeps an event for a later attempt.
+    pub fn defer(&self, id: i64, error: &str, not_before: i64) -> Result<(), StorageError> {
+        self.conn()?
+            .execute(
+                "UPDATE inbox SET attempts = attempts + 1, not_before = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, not_before, error],
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Moves an event the component cannot take (malformed, or it trapped)
+    /// to the dead letters, with the reason; it stays there for an operator.
+    pub fn dead(&self, id: i64, error: &str, now_ms: i64) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let err = |e| sql_error(&self.path, e);
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO dead_letter (id, kind, body, received_at, failed_at, error)
+             SELECT id, kind, body, received_at, ?2, ?3 FROM inbox WHERE id = ?1",
+            params![id, now_ms, error],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM inbox WHERE id = ?1", params![id])
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Events waiting.
+    pub fn depth(&self) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .conn()?
+            .query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(n as u64)
+    }
+
+    /// Events in the dead letters.
+    pub fn dead_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .conn()?
+            .query_row("SELECT count(*) FROM dead_letter", [], |r| r.get(0))
+            .map_err(|e| sql_error(&self.path, e))?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_come_out_in_order_and_replays_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("s.db")).unwrap();
+        let a = inbox
+            .accept(
+                Kind::Unsubscribe,
+                "{\"person_id\":\"a\"}",
+                "sig-a",
+                1_000,
+                300_000,
+            )
+            .unwrap();
+        let b = inbox
+            .accept(
+                Kind::Resubscribe,
+                "{\"person_id\":\"b\"}",
+                "sig-b",
+                1_001,
+                300_000,
+            )
+            .unwrap();
+        assert!(a < b);
+        assert_eq!(
+            inbox.accept(Kind::Unsubscribe, "{}", "sig-a", 1_002, 300_000),
+            Err(Refused::Replay)
+        );
+        assert_eq!(inbox.depth().unwrap(), 2);
+        let head = inbox.head().unwrap().unwrap();
+        assert_eq!((head.id, head.kind), (a, Kind::Unsubscribe));
+        inbox.defer(a, "storage unavailable", 5_000).unwrap();
+        let head = inbox.head().unwrap().unwrap();
+        assert_eq!((head.id, head.attempts, head.not_before), (a, 1, 5_000));
+        inbox.done(a).unwrap();
+        inbox.dead(b, "invalid event", 6_000).unwrap();
+        assert_eq!(inbox.head().unwrap(), None);
+        assert_eq!(inbox.dead_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_inbox_survives_a_restart_and_shares_the_file_with_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = crate::SqliteStorage::open(&path).unwrap();
+        {
+            let inbox = Inbox::open(&path).unwrap();
+            inbox
+                .accept(Kind::Unsubscribe, "{\"person_id\":\"a\"}", "s1", 1, 300_000)
+                .unwrap();
+        }
+        use crate::Storage;
+        store.set("k", b"v").unwrap();
+        drop(store);
+        let inbox = Inbox::open(&path).unwrap();
+        assert_eq!(inbox.depth().unwrap(), 1);
+        assert_eq!(
+            inbox.accept(Kind::Unsubscribe, "{}", "s1", 2, 300_000),
+            Err(Refused::Replay)
+        );
+        assert!(
+            crate::SqliteStorage::open(&path).is_ok(),
+            "the store still accepts the file"
+        );
+    }
+}

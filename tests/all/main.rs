@@ -1,0 +1,17 @@
+//! The one integration-test binary of the workspace (wasmtime links once).
+//!
+//! - `sandbox`: the hostile guest against every bound of the runtime.
+//! - `http_client`: the real HTTP client (OAuth refresh, origins, caps) against the emulator.
+//! - `cli`, `webhook`, `e2e`, `schedule`: the `unsubscribe-sync` binary end to end.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod e2e;
+mod http_client;
+mod sandbox;
+mod schedule;
+mod webhook;
+// The WIT-defined fixture suite over tests/fixtures/*.json.
+mod fixtures;
