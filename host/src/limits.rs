@@ -11,7 +11,7 @@
 //! | request headers | 32 headers, 8 KiB | [`MAX_REQUEST_HEADERS`], [`MAX_REQUEST_HEADER_BYTES`] |
 //! | storage key | 1 KiB | [`MAX_KEY_BYTES`] |
 //! | storage value | 16 MiB | [`MAX_VALUE_BYTES`] |
-//! | one atomic `write` | 10 000 ops, 64 MiB | [`MAX_WRITE_OPS`], [`MAX_WRITE_BYTES`] |
+//! | one atomic `write` | 100 000 ops, 64 MiB | [`MAX_WRITE_OPS`], [`MAX_WRITE_BYTES`] |
 //! | `get-many` keys | 10 000 | [`MAX_GET_MANY_KEYS`] |
 //! | `list` page | 1 000 entries | [`MAX_PAGE_ENTRIES`] |
 //! | log messages per call | 10 000, 4 KiB each | [`MAX_LOG_MESSAGES_PER_CALL`], [`MAX_LOG_MESSAGE_BYTES`] |
@@ -46,7 +46,7 @@ pub const MAX_KEY_BYTES: usize = 1 << 10;
 /// Cap on a storage value.
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
 /// Cap on the number of operations in one atomic `write`.
-pub const MAX_WRITE_OPS: usize = 10_000;
+pub const MAX_WRITE_OPS: usize = 100_000;
 /// Cap on the bytes (keys and values) of one atomic `write`.
 pub const MAX_WRITE_BYTES: usize = 64 << 20;
 /// Cap on the keys of one `get-many`.

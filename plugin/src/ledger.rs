@@ -33,7 +33,7 @@ pub const FAILED: &str = "f/";
 /// Prefix of the retry queue.
 pub const RETRY: &str = "r/";
 /// Key of the global audit sequence.
-const AUDIT_SEQ: &str = "n/audit-seq";
+pub const AUDIT_SEQ: &str = "n/audit-seq";
 
 /// Everything known about one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +294,18 @@ impl AuditLog {
     /// Loads the sequence.
     pub fn open(store: &dyn Store) -> Result<Self, SyncError> {
         let next = load::<u64>(store, AUDIT_SEQ)?.unwrap_or(0);
+        Ok(AuditLog { next, start: next })
+    }
+
+    /// The sequence from the value of [`AUDIT_SEQ`] read by the caller (with
+    /// other keys, in one `get-many`).
+    pub fn from_stored(value: Option<&[u8]>) -> Result<Self, SyncError> {
+        let next = match value {
+            None => 0,
+            Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+                SyncError::StorageFailure(format!("{AUDIT_SEQ} holds unreadable data: {e}"))
+            })?,
+        };
         Ok(AuditLog { next, start: next })
     }
 

@@ -14,6 +14,11 @@ use crate::writer::{self, Attempt};
 const RETRIES_PER_PUSH: u32 = 3;
 
 /// Records an unsubscribe, then writes it to Salesforce.
+///
+/// A push is the hot path, so its host round trips are few: one `get-many`
+/// (the person and the audit sequence), one write recording the event before
+/// the request, the PATCH, one write recording the outcome, and one listing of
+/// the retry queue.
 pub fn push(
     settings: &Settings,
     event: &UnsubscribeEvent,
@@ -21,11 +26,24 @@ pub fn push(
 ) -> Result<PushOutcome, SyncError> {
     let now = ports.clock.now();
     let clean = intake::clean(event, now)?;
-    let mut record = ledger::load_person(ports.store, &clean.person_id)?
-        .unwrap_or_else(|| PersonRecord::new(&clean.person_id));
+    let keys = [
+        ledger::person_key(&clean.person_id),
+        ledger::AUDIT_SEQ.to_string(),
+    ];
+    let mut values = ports
+        .store
+        .get_many(&keys)
+        .map_err(ledger::storage_error)?
+        .into_iter();
+    let mut record = match values.next().flatten() {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            SyncError::StorageFailure(format!("{} holds unreadable data: {e}", keys[0]))
+        })?,
+        None => PersonRecord::new(&clean.person_id),
+    };
+    let mut audit = AuditLog::from_stored(values.next().flatten().as_deref())?;
     let before = record.clone();
     let (intake, entries) = intake::apply(&mut record, &clean, now);
-    let mut audit = AuditLog::open(ports.store)?;
     let mut ops = Vec::new();
     for entry in &entries {
         audit.append(&mut ops, &clean.person_id, entry);
@@ -64,7 +82,15 @@ pub fn push(
     settings::validate(settings)?;
     let fields = settings::fields_to_write(settings);
     let mut api = OrgApi::new(ports.http, &settings.api_version);
-    let outcome = write_person(&mut api, &mut record, &named, &fields, ports)?;
+    let outcome = write_person(
+        &mut api,
+        &mut record,
+        &named,
+        &fields,
+        now,
+        &mut audit,
+        ports,
+    )?;
     let stop_draining = matches!(
         &outcome,
         Err(SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_))
@@ -73,7 +99,7 @@ pub fn push(
         Ok(PushOutcome::QueuedForRetry(q)) if matches!(q.reason, SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_))
     );
     if !stop_draining {
-        drain(settings, RETRIES_PER_PUSH, ports)?;
+        drain(settings, RETRIES_PER_PUSH, now, &mut audit, false, ports)?;
     }
     match id_problem {
         Some(problem) => Err(SyncError::InvalidSalesforceId(problem)),
@@ -88,15 +114,15 @@ fn write_person(
     record: &mut PersonRecord,
     named: &crate::model::RecordRef,
     fields: &[String],
+    now: crate::model::Timestamp,
+    audit: &mut AuditLog,
     ports: Ports<'_>,
 ) -> Result<Result<PushOutcome, SyncError>, SyncError> {
     let start = record.target().cloned().unwrap_or_else(|| named.clone());
     let attempt = writer::write_record(api, &start, fields);
     log_attempt(&record.person_id, &attempt, ports);
-    let now = ports.clock.now();
-    let mut audit = AuditLog::open(ports.store)?;
     let mut ops: Vec<WriteOp> = Vec::new();
-    let outcome = writer::record_attempt(record, named, fields, attempt, now, &mut audit, &mut ops);
+    let outcome = writer::record_attempt(record, named, fields, attempt, now, audit, &mut ops);
     ports.store.write(ops).map_err(ledger::storage_error)?;
     Ok(outcome)
 }
@@ -139,14 +165,24 @@ pub fn drain_retries(
     ports: Ports<'_>,
 ) -> Result<DrainSummary, SyncError> {
     settings::validate(settings)?;
-    drain(settings, max, ports)
+    let now = ports.clock.now();
+    let mut audit = AuditLog::open(ports.store)?;
+    drain(settings, max, now, &mut audit, true, ports)
 }
 
-fn drain(settings: &Settings, max: u32, ports: Ports<'_>) -> Result<DrainSummary, SyncError> {
+/// Attempts up to `max` due retries; `next_due` is filled in only when asked
+/// (a push does not need it, and it costs a listing).
+fn drain(
+    settings: &Settings,
+    max: u32,
+    now: crate::model::Timestamp,
+    audit: &mut AuditLog,
+    want_next_due: bool,
+    ports: Ports<'_>,
+) -> Result<DrainSummary, SyncError> {
     let mut summary = DrainSummary::default();
     let fields = settings::fields_to_write(settings);
     let mut api = OrgApi::new(ports.http, &settings.api_version);
-    let now = ports.clock.now();
     let page = ports
         .store
         .list(ledger::RETRY, None, max.max(1))
@@ -183,7 +219,7 @@ fn drain(settings: &Settings, max: u32, ports: Ports<'_>) -> Result<DrainSummary
             }
         };
         summary.attempted += 1;
-        match write_person(&mut api, &mut record, &named, &fields, ports)? {
+        match write_person(&mut api, &mut record, &named, &fields, now, audit, ports)? {
             Ok(PushOutcome::QueuedForRetry(q)) => {
                 summary.requeued += 1;
                 if matches!(
@@ -197,6 +233,9 @@ fn drain(settings: &Settings, max: u32, ports: Ports<'_>) -> Result<DrainSummary
             Ok(_) => summary.written += 1,
             Err(_) => summary.failed += 1,
         }
+    }
+    if !want_next_due {
+        return Ok(summary);
     }
     summary.next_due = ports
         .store

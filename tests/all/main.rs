@@ -11,6 +11,7 @@ mod cli;
 mod e2e;
 mod http_client;
 mod sandbox;
+mod scale;
 mod schedule;
 mod webhook;
 // The WIT-defined fixture suite over tests/fixtures/*.json.

@@ -32,6 +32,12 @@ responder answering 204) and returns. The naive baseline compiles the component,
 and instantiates it for every push: far slower, so it is sampled fewer times. Build with --release."
     )]
     Push(PushBench),
+    /// The nightly at scale against the emulator in a separate process, side
+    /// by side with one PATCH per unsubscribe.
+    #[command(
+        after_help = "Starts the bundled emulator as a separate process on loopback with N synthetic persons (a fraction F already opted out), loads N held unsubscribes into a fresh SQLite ledger, runs the nightly to the end, and reports wall time, Salesforce API calls by kind (as the emulator counted them), records written, this process's peak RSS and the component's peak memory; then times one PATCH per unsubscribe on a sample and extrapolates to N. Verifies in the emulator that every record is opted out and that exactly the records not yet opted out were written. Build with --release."
+    )]
+    Nightly(super::bench_nightly::NightlyBench),
 }
 
 /// Arguments of `bench push`.
@@ -113,6 +119,7 @@ fn outcome_kind(r: &Result<api::PushOutcome, api::SyncError>) -> String {
 pub fn run(cli: &Cli, args: &BenchArgs) -> CmdResult {
     match &args.which {
         Which::Push(p) => push(cli, p),
+        Which::Nightly(n) => super::bench_nightly::run(cli, n),
     }
 }
 

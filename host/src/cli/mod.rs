@@ -7,8 +7,10 @@
 mod app;
 mod audit;
 mod bench;
+mod bench_nightly;
 mod check;
 mod demo;
+mod emulator;
 mod import;
 mod init;
 pub(crate) mod input;
@@ -97,6 +99,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks (not tests).
     Bench(bench::BenchArgs),
+    /// Run the bundled Salesforce emulator as a process (used by `bench
+    /// nightly`; the same as the `sf-emulator` binary's main options).
+    #[command(hide = true)]
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Exit status of a command.
@@ -214,6 +220,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Serve(a) => crate::serve::run(&cli, a),
         Command::Demo(a) => demo::run(&cli, a),
         Command::Bench(a) => bench::run(&cli, a),
+        Command::Emulator(a) => emulator::run(a),
     }
 }
 

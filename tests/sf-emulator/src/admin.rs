@@ -107,6 +107,11 @@ pub fn set_api_remaining(state: &State, remaining: u64) {
     state.limits().set_remaining(remaining);
 }
 
+/// Counts records of `object` written by at least one API call.
+pub fn count_written(state: &State, object: SObject) -> u64 {
+    state.org().count_written(object)
+}
+
 /// Counts non-deleted records of `object` with checkbox `field` checked.
 pub fn count_opted_out(state: &State, object: SObject, field: &str) -> Result<u64, AdminError> {
     state.org().count_checked(object, field)
@@ -280,6 +285,13 @@ pub fn handle(state: &State, req: &Req) -> Resp {
                     Ok(count) => Resp::json(200, &json!({ "count": count })),
                     Err(e) => admin_error(&e),
                 }
+            }
+            ("GET", "written-count") => {
+                let object = req.query_param("object").unwrap_or_default();
+                let Ok(object) = object.parse::<SObject>() else {
+                    return Err(error(400, format!("unknown object '{object}'")));
+                };
+                Resp::json(200, &json!({ "count": count_written(state, object) }))
             }
             ("GET", "status") => {
                 let limits = state.limits().clone();

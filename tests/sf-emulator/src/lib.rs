@@ -341,6 +341,12 @@ impl Emulator {
         admin::count_opted_out(&self.state, object, field)
     }
 
+    /// Records of `object` (deleted ones included) written by at least one
+    /// API call.
+    pub fn count_written(&self, object: SObject) -> u64 {
+        admin::count_written(&self.state, object)
+    }
+
     /// Number of records held (deleted ones included).
     pub fn record_count(&self) -> usize {
         self.state.org().len()

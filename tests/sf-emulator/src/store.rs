@@ -810,6 +810,16 @@ impl Org {
             .filter(|r| r.object == object && !r.is_deleted() && r.checkbox(field_ref))
             .count() as u64)
     }
+
+    /// Records of `object` (deleted ones included) that at least one API call
+    /// wrote: with [`Store::count_checked`], proves a sync wrote exactly the
+    /// records it had to.
+    pub fn count_written(&self, object: SObject) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r.object == object && r.write_count > 0)
+            .count() as u64
+    }
 }
 
 fn rule_matches(rule: &Rule, rec: &Record, email: Option<&str>) -> bool {

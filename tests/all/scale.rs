@@ -1,0 +1,231 @@
+//! The nightly at (small) scale through the binary: a run killed with SIGKILL
+//! at many points resumes from its checkpoint and loses nothing, on both the
+//! Bulk API and the collections paths; a budget stop keeps its place.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sf_emulator::{
+    Emulator, EmulatorConfig, FaultConfig, SObject, synthetic_id, synthetic_lead_count,
+    synthetic_org,
+};
+
+use crate::cli::{with_creds, write_config};
+use crate::support::cli::text;
+
+/// Writes N held unsubscribes (one per synthetic record) as JSON lines and
+/// imports them through the binary.
+fn import_all(dir: &Path, records: usize) {
+    let leads = synthetic_lead_count(records);
+    let mut lines = String::new();
+    for i in 0..records {
+        let (object, index) = if i < leads {
+            (SObject::Lead, i)
+        } else {
+            (SObject::Contact, i - leads)
+        };
+        lines.push_str(&format!(
+            "{{\"person_id\":\"p{i}\",\"salesforce_id\":\"{}\",\"source\":\"import\"}}\n",
+            synthetic_id(object, index as u64)
+        ));
+    }
+    std::fs::write(dir.join("held.jsonl"), lines).unwrap();
+    let out = with_creds(dir)
+        .args(["import", "held.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+fn emulator(records: usize, bulk_delay_ms: u64, latency_ms: u64) -> Emulator {
+    let config = EmulatorConfig {
+        bulk_processing_delay_ms: bulk_delay_ms,
+        faults: FaultConfig {
+            latency_ms,
+            ..FaultConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config, synthetic_org(records, 0.2, 7)).unwrap()
+}
+
+fn opted_out(emu: &Emulator) -> u64 {
+    emu.count_opted_out(SObject::Lead, "HasOptedOutOfEmail")
+        + emu.count_opted_out(SObject::Contact, "HasOptedOutOfEmail")
+}
+
+fn written(emu: &Emulator) -> u64 {
+    emu.count_written(SObject::Lead) + emu.count_written(SObject::Contact)
+}
+
+/// Runs `nightly`, killing it with SIGKILL after each delay in turn, until a
+/// run is left to finish. Returns the run's progress (records done, stage)
+/// seen after each kill that interrupted it mid-way.
+fn nightly_with_kills(dir: &Path, delays_ms: &[u64]) -> Vec<String> {
+    let mut interrupted = Vec::new();
+    for delay in delays_ms {
+        let mut child = with_creds(dir)
+            .args(["nightly"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(*delay));
+        match child.try_wait().unwrap() {
+            // It finished before the kill: nothing left to resume.
+            Some(status) => {
+                assert_eq!(status.code(), Some(0), "the nightly failed before its kill");
+                return interrupted;
+            }
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                let out = with_creds(dir).args(["status", "--json"]).output().unwrap();
+                let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let progress = &status["ledger"]["nightly_in_progress"];
+                if let Some(done) = progress["done"].as_u64() {
+                    interrupted.push(format!("{done} {}", progress["stage"]));
+                }
+            }
+        }
+    }
+    let out = with_creds(dir)
+        .args(["nightly", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    interrupted
+}
+
+fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, delays: &[u64]) {
+    const N: usize = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(N, bulk_delay_ms, latency_ms);
+    let already = opted_out(&emu);
+    assert!(
+        already > 400 && already < 800,
+        "{already} of {N} opted out to begin with"
+    );
+    write_config(
+        dir.path(),
+        &emu,
+        &format!("\n[settings]\nbulk_threshold = {bulk_threshold}\n"),
+    );
+    import_all(dir.path(), N);
+
+    let progress = nightly_with_kills(dir.path(), delays);
+    // Kills landed inside the run, at several different points of it.
+    let mut points = progress.clone();
+    points.dedup();
+    assert!(
+        points.len() >= 3,
+        "kills interrupted the run only at {progress:?}"
+    );
+
+    // Nothing lost: every held unsubscribe is opted out in Salesforce, and
+    // the records written are exactly the ones that were not (none of the
+    // already opted-out ones, whatever the kills interrupted).
+    assert_eq!(opted_out(&emu), N as u64);
+    assert_eq!(written(&emu), N as u64 - already);
+    let out = with_creds(dir.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["ledger"]["held"], N as u64, "{status}");
+    assert!(
+        status["ledger"]["nightly_in_progress"].is_null(),
+        "{status}"
+    );
+    // A second run finds nothing to write.
+    let out = with_creds(dir.path())
+        .args(["nightly", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(report["report"]["already_opted_out"], N as u64, "{report}");
+    assert_eq!(report["report"]["written"], 0, "{report}");
+}
+
+#[test]
+fn a_bulk_nightly_killed_at_many_points_resumes_and_loses_nothing() {
+    // Bulk jobs take 400 ms to process, so kills land while jobs are open,
+    // processing and being confirmed.
+    resume_after_kills(1_000, 400, 0, &[150, 350, 600, 900, 1_300, 1_800, 2_500]);
+}
+
+#[test]
+fn a_collections_nightly_killed_at_many_points_resumes_and_loses_nothing() {
+    // 2 ms per request: the REST walk of 3,000 records spans many checkpoints.
+    resume_after_kills(
+        0,
+        0,
+        10,
+        &[150, 200, 250, 300, 350, 400, 450, 500, 550, 600],
+    );
+}
+
+#[test]
+fn a_budget_stop_keeps_its_place_and_later_calls_finish_the_run() {
+    const N: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(N, 0, 0);
+    let already = opted_out(&emu);
+    write_config(
+        dir.path(),
+        &emu,
+        "\n[settings]\nbulk_threshold = 0\n\n[settings.budget]\nmax_calls = 3\n",
+    );
+    import_all(dir.path(), N);
+    emu.reset_counts();
+
+    let mut stops = 0;
+    let started = Instant::now();
+    let report = loop {
+        let out = with_creds(dir.path())
+            .args(["nightly", "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        let report = v["report"].clone();
+        if report["stopped"].is_null() {
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            break report;
+        }
+        assert!(report["stopped"]["Budget"].is_string(), "{report}");
+        // Stopped runs say so with a distinct exit code, and keep their place.
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let st = with_creds(dir.path())
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+        assert_eq!(
+            st["ledger"]["nightly_in_progress"]["run_id"], report["run_id"],
+            "{st}"
+        );
+        stops += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(120) && stops < 50,
+            "the run never finished"
+        );
+    };
+    // One /limits call when the run started, 3 reads of up to 200 IDs per
+    // object (500 each), and one collections write per 200 records to write:
+    // the stops cost no extra call.
+    assert!(stops >= 3, "{stops} stops");
+    assert_eq!(opted_out(&emu), N as u64);
+    assert_eq!(written(&emu), N as u64 - already);
+    assert_eq!(
+        report["written"].as_u64().unwrap() + report["already_opted_out"].as_u64().unwrap(),
+        N as u64,
+        "{report}"
+    );
+    let calls = emu.call_counts();
+    let writes = (N as u64 - already).div_ceil(200);
+    assert_eq!(calls.total_api_calls, 1 + 6 + writes, "{calls:?}");
+}
