@@ -143,15 +143,41 @@ fn a_lock_error_is_queued_and_drained_later() {
 #[test]
 fn a_transport_failure_never_loses_the_unsubscribe() {
     let f = Fakes::new();
-    f.http.expect_failure(
-        Method::Patch,
-        &patch_path("Contact", CONTACT_A),
-        HttpFailure::Transport("connection reset".into()),
-    );
+    // The first attempt and both immediate retries fail.
+    for _ in 0..3 {
+        f.http.expect_failure(
+            Method::Patch,
+            &patch_path("Contact", CONTACT_A),
+            HttpFailure::Transport("connection reset".into()),
+        );
+    }
     let out = push::push(&settings(), &unsub("p1", Some(CONTACT_A)), f.ports()).unwrap();
     assert!(matches!(out, PushOutcome::QueuedForRetry(_)));
+    f.http.assert_done();
     let st = status::status(f.ports()).unwrap();
     assert_eq!((st.held, st.pending_retries), (1, 1));
+}
+
+#[test]
+fn a_momentary_failure_is_retried_at_once() {
+    let f = Fakes::new();
+    f.http
+        .expect(
+            Method::Patch,
+            &patch_path("Lead", LEAD_A),
+            503,
+            r#"[{"message":"busy","errorCode":"SERVER_UNAVAILABLE"}]"#,
+        )
+        .expect_failure(
+            Method::Patch,
+            &patch_path("Lead", LEAD_A),
+            HttpFailure::Timeout,
+        )
+        .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "");
+    let out = push::push(&settings(), &unsub("p1", Some(LEAD_A)), f.ports()).unwrap();
+    assert!(matches!(out, PushOutcome::Written(_)), "{out:?}");
+    f.http.assert_done();
+    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 0);
 }
 
 #[test]

@@ -403,7 +403,11 @@ fn end_interrupted(
                 );
                 return Err(error);
             }
-            let wait = 30_000u32.saturating_mul(1 << (state.transient_failures - 1).min(5));
+            // 2 s, 4 s, 8 s … at most 5 min: the requests already got their
+            // immediate retries.
+            let wait = 2_000u32
+                .saturating_mul(1 << (state.transient_failures - 1).min(8))
+                .min(300_000);
             ports.log.write(
                 Level::Warn,
                 &format!("run {} waits {wait} ms: {error}", state.run_id),

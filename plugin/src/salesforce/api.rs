@@ -45,6 +45,11 @@ pub struct CallBudget {
     pub reserve: u32,
 }
 
+/// Extra attempts of a request that got no answer or a 5xx.
+pub const IMMEDIATE_RETRIES: u32 = 2;
+/// Bodies above this size are never re-sent (and so never copied).
+const RETRYABLE_BODY_BYTES: usize = 1 << 20;
+
 /// The outcome of one record in a collections update, in request order.
 pub type SaveOutcome = Result<(), SalesforceFailure>;
 
@@ -111,7 +116,52 @@ impl<'a> OrgApi<'a> {
 
     /// Sends one request, counting it, watching the limit header and turning
     /// error statuses into [`RequestError::Status`].
+    ///
+    /// A request that gets no answer or a 5xx is sent again at once, up to
+    /// [`IMMEDIATE_RETRIES`] times: most such failures are momentary, and a
+    /// write that may have landed is harmless to repeat (every write sets
+    /// checkboxes to true). Large bodies (a Bulk upload) are sent once, so
+    /// they are never copied. Lock errors are not retried here: they want a
+    /// backoff, which the retry queue gives.
     pub fn send(
+        &mut self,
+        kind: CallKind,
+        mut request: HttpRequest,
+    ) -> Result<HttpResponse, RequestError> {
+        let mut attempt = 0;
+        loop {
+            let last = attempt >= IMMEDIATE_RETRIES || request.body.len() > RETRYABLE_BODY_BYTES;
+            let outgoing = if last {
+                let method = request.method;
+                std::mem::replace(
+                    &mut request,
+                    HttpRequest {
+                        method,
+                        path: String::new(),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    },
+                )
+            } else {
+                request.clone()
+            };
+            let result = self.send_once(kind, outgoing);
+            let transient = match &result {
+                Err(RequestError::NoResponse(HttpFailure::Timeout | HttpFailure::Transport(_))) => {
+                    true
+                }
+                Err(RequestError::Status(sf)) => sf.status >= 500,
+                _ => false,
+            };
+            if last || !transient {
+                return result;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Sends one request once.
+    fn send_once(
         &mut self,
         kind: CallKind,
         request: HttpRequest,
