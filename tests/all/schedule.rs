@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use unsubscribe_sync::serve::scheduler::{Plan, Work, upcoming};
+use unsubscribe_sync::serve::scheduler::{Plan, Work, last_due_at_or_before, upcoming};
 use unsubscribe_sync::{StaticResponder, api};
 
 use crate::support::{caps_with, plugin_runtime};
@@ -93,4 +93,18 @@ fn the_scheduler_runs_the_nightly_when_it_falls_due() {
     };
     assert_eq!(plan.next_work(due - 1), Work::Idle(Some(due)));
     assert_eq!(plan.next_work(due), Work::NightlyStep);
+}
+
+#[test]
+fn the_last_due_instant_is_found_for_catching_up_a_missed_nightly() {
+    let caps = caps_with(Arc::new(StaticResponder::new(200, Vec::new())));
+    let last = |now: &str| {
+        last_due_at_or_before(plugin_runtime(), &caps.caps, &pacific(20, 0), utc(now)).unwrap()
+    };
+    // Winter: 20:00 PST is 04:00Z; summer: 20:00 PDT is 03:00Z.
+    assert_eq!(last("2025-01-16T03:59:59Z"), utc("2025-01-15T04:00:00Z"));
+    assert_eq!(last("2025-01-16T04:00:00Z"), utc("2025-01-16T04:00:00Z"));
+    assert_eq!(last("2025-07-16T12:00:00Z"), utc("2025-07-16T03:00:00Z"));
+    // The morning after the spring-forward night.
+    assert_eq!(last("2025-03-10T12:00:00Z"), utc("2025-03-10T03:00:00Z"));
 }

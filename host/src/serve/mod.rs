@@ -362,6 +362,7 @@ fn worker_loop(s: &Service) {
     let mut plan = Plan::default();
     refresh_from_status(s, &mut plan);
     plan_nightly(s, &mut plan, clock.now_ms());
+    catch_up_missed_nightly(s, &mut plan, clock.now_ms());
     let mut nightly_started: Option<Instant> = None;
     // The due instant of the run under way (or of the last one).
     let mut run_due = clock.now_ms();
@@ -496,6 +497,33 @@ fn plan_nightly(s: &Service, plan: &mut Plan, now: i64) {
             plan.next_nightly = None;
             plan.replan_at = Some(now + REPLAN_MS);
         }
+    }
+}
+
+/// A nightly that fell due while the service was down runs at once: the
+/// last run started before the most recent due instant.
+fn catch_up_missed_nightly(s: &Service, plan: &mut Plan, now: i64) {
+    if plan.nightly_active || !s.app.settings().sync_enabled {
+        return;
+    }
+    let Ok(Ok(st)) = s.app.runtime.status(&s.app.caps, s.app.settings()) else {
+        return;
+    };
+    // Before the first run there is nothing to catch up: the first one
+    // comes at its due time.
+    let Some(last) = st.last_report else { return };
+    let schedule = &s.app.settings().schedule;
+    let Ok(due) = scheduler::last_due_at_or_before(&s.app.runtime, &s.app.caps, schedule, now)
+    else {
+        return;
+    };
+    if last.started_at < due {
+        tracing::warn!(
+            missed = %crate::cli::ts(due),
+            last_run = %crate::cli::ts(last.started_at),
+            "a nightly fell due while the service was down; running it now"
+        );
+        plan.next_nightly = Some(now);
     }
 }
 

@@ -34,6 +34,23 @@ pub fn next_nightly(
     Ok(due)
 }
 
+/// The most recent due instant at or before `now` (within the last two days).
+pub fn last_due_at_or_before(
+    runtime: &Runtime,
+    caps: &Capabilities,
+    schedule: &api::Schedule,
+    now: i64,
+) -> Result<i64, String> {
+    let mut due = next_nightly(runtime, caps, schedule, now - MAX_AHEAD_MS)?;
+    loop {
+        let next = next_nightly(runtime, caps, schedule, due)?;
+        if next > now {
+            return Ok(due);
+        }
+        due = next;
+    }
+}
+
 /// The next `n` due instants from `from` on: what `serve` would run.
 pub fn upcoming(
     runtime: &Runtime,
