@@ -9,7 +9,7 @@
 //! | HTTP request body | 32 MiB | [`MAX_REQUEST_BODY_BYTES`] |
 //! | request path and query | 16 KiB | [`MAX_PATH_BYTES`] |
 //! | request headers | 32 headers, 8 KiB | [`MAX_REQUEST_HEADERS`], [`MAX_REQUEST_HEADER_BYTES`] |
-//! | storage key | 1 KiB | [`MAX_KEY_BYTES`] |
+//! | storage key | 2 KiB | [`MAX_KEY_BYTES`] |
 //! | storage value | 16 MiB | [`MAX_VALUE_BYTES`] |
 //! | one atomic `write` | 100 000 ops, 64 MiB | [`MAX_WRITE_OPS`], [`MAX_WRITE_BYTES`] |
 //! | `get-many` keys | 10 000 | [`MAX_GET_MANY_KEYS`] |
@@ -41,8 +41,11 @@ pub const MAX_PATH_BYTES: usize = 16 << 10;
 pub const MAX_REQUEST_HEADERS: usize = 32;
 /// Cap on the total size of the request headers from the component.
 pub const MAX_REQUEST_HEADER_BYTES: usize = 8 << 10;
-/// Cap on a storage key.
-pub const MAX_KEY_BYTES: usize = 1 << 10;
+/// Cap on a storage key. The component's longest key embeds a person ID,
+/// which the WIT contract allows up to 255 characters: 1020 bytes of UTF-8,
+/// in a key of up to 1043 bytes (`t/L/<18-character ID>/<person>`). 1 KiB
+/// refused valid events with four-byte characters.
+pub const MAX_KEY_BYTES: usize = 2 << 10;
 /// Cap on a storage value.
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
 /// Cap on the number of operations in one atomic `write`.

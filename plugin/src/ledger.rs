@@ -221,15 +221,17 @@ pub fn index_entries(record: &PersonRecord) -> Vec<(String, Vec<u8>)> {
 /// difference. Retry entries are skipped here (their value is the caller's).
 pub fn record_ops(old: Option<&PersonRecord>, new: &PersonRecord, ops: &mut Vec<WriteOp>) {
     let new_entries = index_entries(new);
-    if let Some(old) = old {
-        for (key, _) in index_entries(old) {
-            if !new_entries.iter().any(|(k, _)| *k == key) {
-                ops.push(WriteOp::Delete(key));
-            }
+    let old_entries = old.map(index_entries).unwrap_or_default();
+    for (key, _) in &old_entries {
+        if !new_entries.iter().any(|(k, _)| k == key) {
+            ops.push(WriteOp::Delete(key.clone()));
         }
     }
     for (key, value) in new_entries {
-        if !key.starts_with(RETRY) {
+        // Entries the old record already implied are not written again: a
+        // push's second write (its outcome) then touches only what changed.
+        let unchanged = old_entries.iter().any(|(k, v)| *k == key && *v == value);
+        if !key.starts_with(RETRY) && !unchanged {
             ops.push(WriteOp::Set(key, value));
         }
     }

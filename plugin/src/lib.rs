@@ -81,6 +81,7 @@ impl ports::Http for Imports {
     }
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn store_error(e: storage::StorageError) -> StoreError {
     match e {
         storage::StorageError::Unavailable(m) => StoreError::Unavailable(m),

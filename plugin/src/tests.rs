@@ -346,16 +346,23 @@ fn bulk_ids(n: usize) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn large_objects_go_through_bulk_api_with_few_calls() {
-    let f = Fakes::new();
-    let ids = bulk_ids(1200);
+/// Imports `n` held unsubscribes, one per Lead ID from `bulk_ids`, and
+/// returns the IDs.
+fn import_bulk_people(f: &Fakes, n: usize) -> Vec<String> {
+    let ids = bulk_ids(n);
     let events: Vec<UnsubscribeEvent> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| unsub(&format!("p{i:04}"), Some(id)))
         .collect();
     crate::import::import(&events, f.ports()).unwrap();
+    ids
+}
+
+#[test]
+fn large_objects_go_through_bulk_api_with_few_calls() {
+    let f = Fakes::new();
+    let ids = import_bulk_people(&f, 1200);
     let mut s = settings();
     s.bulk_threshold = 1000;
     let base = "/services/data/v62.0";
@@ -422,4 +429,99 @@ fn large_objects_go_through_bulk_api_with_few_calls() {
             id: deleted.clone()
         }))
     );
+}
+
+/// Regression (found by the fault soak, `tests/all/soak.rs`): a Bulk build
+/// the org interrupts (here the ingest job's creation answers 503 on every
+/// immediate attempt) is redone from its start, and must not count the
+/// records it skipped as already opted out twice.
+#[test]
+fn an_interrupted_bulk_build_counts_skipped_records_once() {
+    let f = Fakes::new();
+    let ids = import_bulk_people(&f, 1200);
+    let mut s = settings();
+    s.bulk_threshold = 1000;
+    let base = "/services/data/v62.0";
+    let opted: String = ids[..100].iter().map(|i| format!("\"{i}\"\n")).collect();
+    let unavailable = r#"[{"message":"Service Unavailable","errorCode":"SERVER_UNAVAILABLE"}]"#;
+    f.http
+        .expect(Method::Get, &format!("{base}/sobjects/Lead/describe"), 200, &json!({"fields": [{"name": "HasOptedOutOfEmail", "type": "boolean", "updateable": true}]}).to_string())
+        .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"))
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, r#"{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}"#)
+        .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
+        .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":0}"#);
+    let r = finish(&s, &f);
+    f.http.assert_done();
+    assert_eq!(r.strategy, vec!["bulk", "collections"]);
+    assert_eq!((r.already_opted_out, r.written, r.failed), (100, 1100, 0));
+}
+
+/// Regression (found by the fault soak, `tests/all/soak.rs`): a permanent
+/// failure the nightly meets takes the person out of the retry queue, as
+/// one after a push does. Before, the ledger counted such people as failed
+/// and as pending a retry at once, and the retry loop sent again the write
+/// Salesforce had refused (or to a record it had just found deleted).
+#[test]
+fn a_permanent_failure_in_the_nightly_leaves_the_retry_queue() {
+    let f = Fakes::new();
+    let lock = |id: &str| {
+        format!(
+            r#"[{{"message":"unable to obtain exclusive access to this record or 1 records: {id}","errorCode":"UNABLE_TO_LOCK_ROW","fields":[]}}]"#
+        )
+    };
+    f.http
+        .expect(
+            Method::Patch,
+            &patch_path("Lead", LEAD_A),
+            400,
+            &lock(LEAD_A),
+        )
+        .expect(
+            Method::Patch,
+            &patch_path("Lead", LEAD_B),
+            400,
+            &lock(LEAD_B),
+        );
+    for (p, id) in [("p1", LEAD_A), ("p2", LEAD_B)] {
+        let out = push::push(&settings(), &unsub(p, Some(id)), f.ports()).unwrap();
+        assert!(matches!(out, PushOutcome::QueuedForRetry(_)), "{out:?}");
+    }
+    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 2);
+
+    // The nightly finds LEAD_B deleted (no survivor) and Salesforce refuses
+    // the write to LEAD_A.
+    f.http
+        .expect(
+            Method::Get,
+            &query_path(&format!("SELECT Id, HasOptedOutOfEmail, IsConverted, ConvertedContactId FROM Lead WHERE Id IN ('{LEAD_A}','{LEAD_B}')")),
+            200,
+            &rows("Lead", &[json!({"Id": LEAD_A, "HasOptedOutOfEmail": false, "IsConverted": false, "ConvertedContactId": null})]),
+        )
+        .expect(
+            Method::Get,
+            &crate::salesforce::soql::query_path("62.0", true, &format!("SELECT Id, IsDeleted, MasterRecordId FROM Lead WHERE Id IN ('{LEAD_B}')")),
+            200,
+            &rows("Lead", &[json!({"Id": LEAD_B, "IsDeleted": true, "MasterRecordId": null})]),
+        )
+        .expect(
+            Method::Patch,
+            "/services/data/v62.0/composite/sobjects",
+            200,
+            &json!([{"id": LEAD_A, "success": false, "errors": [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Opt-out blocked", "fields": []}]}]).to_string(),
+        );
+    let r = finish(&settings(), &f);
+    f.http.assert_done();
+    assert_eq!(r.failed, 2);
+    let st = status::status(f.ports()).unwrap();
+    assert_eq!((st.held, st.failed, st.pending_retries), (2, 2, 0));
+    // Nothing is due later either.
+    f.clock.0.set(NOW + 3_600_000);
+    let d = push::drain_retries(&settings(), 10, f.ports()).unwrap();
+    assert_eq!((d.attempted, d.next_due), (0, None));
 }

@@ -8,11 +8,15 @@
 mod support;
 
 mod cli;
+mod crash;
 mod e2e;
+mod hostile;
 mod http_client;
 mod sandbox;
 mod scale;
 mod schedule;
+mod soak;
+mod storage;
 mod webhook;
 // The WIT-defined fixture suite over tests/fixtures/*.json.
 mod fixtures;

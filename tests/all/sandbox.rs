@@ -142,6 +142,8 @@ fn requests_naming_another_origin_are_refused_before_leaving_the_host() {
             other => panic!("{person}: expected request-denied, got {other:?}"),
         }
     }
+    // A refused request ends nothing: the next call runs as usual.
+    assert_next_call_works(rt, &caps);
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! Bulk API and the collections paths; a budget stop keeps its place.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sf_emulator::{
@@ -13,10 +12,11 @@ use sf_emulator::{
 
 use crate::cli::{with_creds, write_config};
 use crate::support::cli::text;
+use crate::support::nightly::{self, Kill};
 
 /// Writes N held unsubscribes (one per synthetic record) as JSON lines and
 /// imports them through the binary.
-fn import_all(dir: &Path, records: usize) {
+pub(crate) fn import_all(dir: &Path, records: usize) {
     let leads = synthetic_lead_count(records);
     let mut lines = String::new();
     for i in 0..records {
@@ -59,33 +59,41 @@ fn written(emu: &Emulator) -> u64 {
     emu.count_written(SObject::Lead) + emu.count_written(SObject::Contact)
 }
 
-/// Runs `nightly`, killing it with SIGKILL after each delay in turn, until a
+/// When each short-lived `nightly` run is killed.
+#[derive(Clone, Copy)]
+enum KillAt {
+    /// After this long.
+    Elapsed(Duration),
+    /// Once it has made this many API calls (Salesforce requests counted
+    /// against the daily limit): the same point of the run on a fast or a
+    /// loaded machine.
+    Calls(u64),
+}
+
+/// Runs `nightly`, killing it with SIGKILL at each point in turn, until a
 /// run is left to finish. Returns the run's progress (records done, stage)
 /// seen after each kill that interrupted it mid-way.
-fn nightly_with_kills(dir: &Path, delays_ms: &[u64]) -> Vec<String> {
+fn nightly_with_kills(dir: &Path, emu: &Emulator, kills: &[KillAt]) -> Vec<String> {
     let mut interrupted = Vec::new();
-    for delay in delays_ms {
-        let mut child = with_creds(dir)
-            .args(["nightly"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(*delay));
-        match child.try_wait().unwrap() {
+    for kill in kills {
+        let outcome = match *kill {
+            KillAt::Elapsed(delay) => nightly::run_killed_after(dir, delay),
+            KillAt::Calls(calls) => {
+                let before = emu.call_counts().total_api_calls;
+                nightly::run_killed_when(dir, Duration::from_secs(60), || {
+                    emu.call_counts().total_api_calls - before >= calls
+                })
+            }
+        };
+        match outcome {
             // It finished before the kill: nothing left to resume.
-            Some(status) => {
-                assert_eq!(status.code(), Some(0), "the nightly failed before its kill");
+            Kill::Exited(code) => {
+                assert_eq!(code, Some(0), "the nightly failed before its kill");
                 return interrupted;
             }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                let out = with_creds(dir).args(["status", "--json"]).output().unwrap();
-                let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                let progress = &status["ledger"]["nightly_in_progress"];
-                if let Some(done) = progress["done"].as_u64() {
-                    interrupted.push(format!("{done} {}", progress["stage"]));
+            Kill::Interrupted { progress, .. } => {
+                if let Some(p) = progress {
+                    interrupted.push(format!("{} {}", p.done, p.stage));
                 }
             }
         }
@@ -98,7 +106,7 @@ fn nightly_with_kills(dir: &Path, delays_ms: &[u64]) -> Vec<String> {
     interrupted
 }
 
-fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, delays: &[u64]) {
+fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, kills: &[KillAt]) {
     const N: usize = 3_000;
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(N, bulk_delay_ms, latency_ms);
@@ -114,7 +122,8 @@ fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, 
     );
     import_all(dir.path(), N);
 
-    let progress = nightly_with_kills(dir.path(), delays);
+    let progress = nightly_with_kills(dir.path(), &emu, kills);
+
     // Kills landed inside the run, at several different points of it.
     let mut points = progress.clone();
     points.dedup();
@@ -154,18 +163,19 @@ fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, 
 fn a_bulk_nightly_killed_at_many_points_resumes_and_loses_nothing() {
     // Bulk jobs take 400 ms to process, so kills land while jobs are open,
     // processing and being confirmed.
-    resume_after_kills(1_000, 400, 0, &[150, 350, 600, 900, 1_300, 1_800, 2_500]);
+    let kills = [150, 350, 600, 900, 1_300, 1_800, 2_500]
+        .map(|ms| KillAt::Elapsed(Duration::from_millis(ms)));
+    resume_after_kills(1_000, 400, 0, &kills);
 }
 
 #[test]
 fn a_collections_nightly_killed_at_many_points_resumes_and_loses_nothing() {
-    // 2 ms per request: the REST walk of 3,000 records spans many checkpoints.
-    resume_after_kills(
-        0,
-        0,
-        10,
-        &[150, 200, 250, 300, 350, 400, 450, 500, 550, 600],
-    );
+    // The REST walk of 3,000 records takes one limits call, then a query
+    // and (mostly) one collections update per chunk of 200. Each run is
+    // killed a few calls in, so it gets only part way, and a 10 ms latency
+    // lets kills land both mid-request and between requests.
+    let kills = [3, 4, 5, 3, 4, 5, 3, 4, 5, 3, 4, 5].map(KillAt::Calls);
+    resume_after_kills(0, 0, 10, &kills);
 }
 
 #[test]

@@ -4,8 +4,13 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod ledger;
 pub mod loopback;
+pub mod nightly;
+pub mod rng;
+pub mod scenario;
 pub mod serve;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -35,11 +35,29 @@ fn kind(k: api::AuditKind) -> &'static str {
     }
 }
 
+/// Control characters escaped (`\u{1b}`), so a value sent by a hostile
+/// client (a malformed Salesforce ID is shown as received) cannot drive the
+/// operator's terminal.
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The trail as text.
 pub fn render(trail: &api::AuditTrail) -> String {
     let mut out = format!(
         "person {}: {}{}\n",
-        trail.person_id,
+        printable(&trail.person_id),
         if trail.held {
             "unsubscribe held"
         } else {
@@ -48,7 +66,7 @@ pub fn render(trail: &api::AuditTrail) -> String {
         trail
             .salesforce_id
             .as_ref()
-            .map(|id| format!(", Salesforce ID {id}"))
+            .map(|id| format!(", Salesforce ID {}", printable(id)))
             .unwrap_or_default()
     );
     let mut t = Table::new(&["when", "what", "record", "fields", "detail"]);
@@ -64,9 +82,9 @@ pub fn render(trail: &api::AuditTrail) -> String {
             if e.fields.is_empty() {
                 "-".into()
             } else {
-                e.fields.join(", ")
+                printable(&e.fields.join(", "))
             },
-            detail,
+            printable(&detail),
         ]);
     }
     out.push_str(&t.render());

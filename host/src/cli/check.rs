@@ -1,17 +1,26 @@
 //! `check`: the requirements pre-flight. Each requirement is printed as ok
 //! or FAILED with what to do; any failure exits 3.
+//!
+//! The storage file is examined first, read-only ([`inspect`]): a file that
+//! is not SQLite, a damaged or truncated database, an SQLite database of
+//! another application or one written by a newer host is reported as a
+//! failed `storage` requirement naming the file and what is wrong, and the
+//! check stops there, so the file is never opened for writing.
 
-use super::app::App;
+use super::app::{self, App};
 use super::output::{answer, describe_sync_error, print_json};
 use super::{Cli, CmdResult, Exit};
-use crate::{HttpError, api};
+use crate::config::Config;
+use crate::imports::sqlite::{Inspection, inspect};
+use crate::{HttpError, StorageError, api};
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Checks, in order: the config; the credentials are present and the org accepts \
-them; then the component's pre-flight: the settings, sync enabled, each selected field exists on Lead and \
-Contact, is a checkbox and is writable by the integration user, a sample read, the API budget. Writes \
+    after_help = "Checks, in order: the config; the storage file, read without writing to it (SQLite's \
+quick_check, and that it is this application's: a file that is not stops the check here, untouched); the \
+credentials are present and the org accepts them; then the component's pre-flight: the settings, sync \
+enabled, each selected field exists on Lead and Contact, is a checkbox and is writable by the integration user, a sample read, the API budget. Writes \
 nothing to Salesforce. Exit 0 when everything holds, 3 when a requirement fails."
 )]
 pub struct CheckArgs {
@@ -47,15 +56,63 @@ fn requirement_name(r: api::Requirement) -> &'static str {
     }
 }
 
+fn config_finding(config: &Config) -> Finding {
+    Finding {
+        requirement: "config".into(),
+        subject: config.file.display().to_string(),
+        passed: true,
+        detail: format!("read; storage at {}", config.storage_path.display()),
+        remedy: None,
+    }
+}
+
+/// The storage file, examined without writing to it.
+pub fn storage_finding(config: &Config) -> Finding {
+    let subject = config.storage_path.display().to_string();
+    match inspect(&config.storage_path) {
+        Ok(found) => Finding {
+            requirement: "storage".into(),
+            subject,
+            passed: true,
+            detail: match found {
+                Inspection::Missing => "not created yet: it is created on first use".into(),
+                Inspection::Empty => "empty: the schema is created on first use".into(),
+                Inspection::Intact {
+                    bytes,
+                    schema_version,
+                } => format!(
+                    "an unsubscribe-sync database (schema version {schema_version}, {bytes} bytes); quick_check ok"
+                ),
+            },
+            remedy: None,
+        },
+        Err(e) => {
+            let remedy = match &e {
+                StorageError::Corrupt(_) => {
+                    "the file was left untouched: restore it from a backup, upgrade unsubscribe-sync if a newer one wrote it, \
+                     or point storage.path at a new file"
+                }
+                StorageError::Unavailable(_) | StorageError::TooLarge(_) => {
+                    "make the file readable and writable by this user, and not locked by another program"
+                }
+            };
+            let (StorageError::Corrupt(detail)
+            | StorageError::Unavailable(detail)
+            | StorageError::TooLarge(detail)) = e;
+            Finding {
+                requirement: "storage".into(),
+                subject,
+                passed: false,
+                detail,
+                remedy: Some(remedy.into()),
+            }
+        }
+    }
+}
+
 /// Runs the host's checks and the component's; returns every finding.
 pub fn findings(app: &App) -> Result<Vec<Finding>, super::Failure> {
-    let mut out = vec![Finding {
-        requirement: "config".into(),
-        subject: app.config.file.display().to_string(),
-        passed: true,
-        detail: format!("read; storage at {}", app.config.storage_path.display()),
-        remedy: None,
-    }];
+    let mut out = vec![config_finding(&app.config)];
     let Some(org) = &app.org else {
         out.push(Finding {
             requirement: "credentials".into(),
@@ -143,8 +200,18 @@ pub fn render(findings: &[Finding]) -> String {
 
 /// Runs `check`.
 pub fn run(cli: &Cli, args: &CheckArgs) -> CmdResult {
-    let app = App::load(cli)?;
-    let found = findings(&app)?;
+    let config = Config::load(&Config::locate(cli.config.as_deref()))?;
+    let storage = storage_finding(&config);
+    let found = if storage.passed {
+        let credentials = app::load_credentials(&config)?;
+        let app = App::build(config, credentials, cli.component.as_deref())?;
+        let mut found = findings(&app)?;
+        found.insert(1, storage);
+        found
+    } else {
+        // Stop here: opening the file for the other checks could write to it.
+        vec![config_finding(&config), storage]
+    };
     let passed = found.iter().all(|f| f.passed);
     if args.json {
         print_json(&serde_json::json!({ "passed": passed, "items": found }))?;

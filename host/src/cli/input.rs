@@ -13,11 +13,52 @@ use serde::Deserialize;
 
 use crate::api;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// The largest event accepted: a `push`/`resubscribe` argument, file or
+/// stdin, and one line (or CSV record) of an import. A real event is a few
+/// hundred bytes; this bound keeps a hostile one from costing memory.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Longest person ID accepted, in characters (the WIT contract's bound; the
+/// component checks it again).
+const MAX_PERSON_ID_CHARS: usize = 255;
+
+/// `occurred_at` as sent: milliseconds since the epoch or text (RFC 3339,
+/// or milliseconds as a string). Anything else (a fraction, a number out of
+/// range, a boolean, an object) is refused with a message naming the field.
 enum TimeInput {
     Millis(i64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for TimeInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TimeInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("milliseconds since 1970 (an integer) or an RFC 3339 time")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<TimeInput, E> {
+                Ok(TimeInput::Millis(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<TimeInput, E> {
+                i64::try_from(v).map(TimeInput::Millis).map_err(|_| {
+                    E::custom(format!(
+                        "{v} is out of range: milliseconds since 1970 must fit in 64 signed bits"
+                    ))
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<TimeInput, E> {
+                Err(E::custom(format!(
+                    "{v} is not a whole number of milliseconds since 1970 (nor an RFC 3339 time)"
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TimeInput, E> {
+                Ok(TimeInput::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn parse_time(t: Option<TimeInput>, now_ms: i64, what: &str) -> Result<i64, String> {
@@ -68,14 +109,76 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Parses one JSON object into `T`. Refuses, with a message that names the
+/// problem (and the field, when one is at fault): an empty text, anything
+/// but an object (serde would otherwise take an array for a struct), a
+/// duplicated or unknown field, a wrong type, trailing data. Nesting is
+/// bounded by serde_json's recursion limit, so a deeply nested body is an
+/// error, never a stack overflow.
+fn parse_object<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, String> {
+    let trimmed = text.trim_start();
+    if trimmed.trim_end().is_empty() {
+        return Err(format!(
+            "not {what}: the event is empty; expected a JSON object such as {{\"person_id\": \"p-42\"}}"
+        ));
+    }
+    if !trimmed.starts_with('{') {
+        let got = match trimmed.as_bytes()[0] {
+            b'[' => "an array",
+            b'"' => "a string",
+            b'n' if trimmed.starts_with("null") => "null",
+            b't' | b'f' if trimmed.starts_with("true") || trimmed.starts_with("false") => {
+                "a boolean"
+            }
+            b'-' | b'0'..=b'9' => "a number",
+            _ => "something that is not JSON",
+        };
+        return Err(format!("not {what}: expected a JSON object, got {got}"));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            format!("not {what}: {inner}")
+        } else {
+            format!("not {what}: {path}: {inner}")
+        }
+    })?;
+    de.end().map_err(|e| format!("not {what}: {e}"))?;
+    Ok(value)
+}
+
+/// The WIT contract's person ID: 1 to 255 characters, no control
+/// characters. Checked at the door so the webhook answers 400 instead of
+/// accepting an event the component would refuse.
+fn check_person_id(person_id: &str) -> Result<(), String> {
+    if person_id.is_empty() {
+        return Err("person_id is empty".into());
+    }
+    let chars = person_id.chars().count();
+    if chars > MAX_PERSON_ID_CHARS {
+        return Err(format!(
+            "person_id is longer than {MAX_PERSON_ID_CHARS} characters ({chars})"
+        ));
+    }
+    if let Some(c) = person_id.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "person_id contains control characters ({})",
+            c.escape_unicode()
+        ));
+    }
+    Ok(())
+}
+
 /// Parses one unsubscribe from JSON.
 pub fn unsubscribe_from_json(
     text: &str,
     now_ms: i64,
     default_source: &str,
 ) -> Result<api::UnsubscribeEvent, String> {
-    let i: UnsubscribeInput =
-        serde_json::from_str(text).map_err(|e| format!("not an unsubscribe event: {e}"))?;
+    let i: UnsubscribeInput = parse_object(text, "an unsubscribe event")?;
+    check_person_id(&i.person_id)?;
     Ok(api::UnsubscribeEvent {
         person_id: i.person_id,
         salesforce_id: non_empty(i.salesforce_id),
@@ -91,8 +194,8 @@ pub fn resubscribe_from_json(
     now_ms: i64,
     default_source: &str,
 ) -> Result<api::ResubscribeEvent, String> {
-    let i: ResubscribeInput =
-        serde_json::from_str(text).map_err(|e| format!("not a re-subscribe event: {e}"))?;
+    let i: ResubscribeInput = parse_object(text, "a re-subscribe event")?;
+    check_person_id(&i.person_id)?;
     Ok(api::ResubscribeEvent {
         person_id: i.person_id,
         source: non_empty(i.source).unwrap_or_else(|| default_source.to_string()),
@@ -100,23 +203,51 @@ pub fn resubscribe_from_json(
     })
 }
 
+/// Checks an event's raw bytes: at most [`MAX_EVENT_BYTES`], UTF-8.
+fn event_text(bytes: Vec<u8>, from: &str) -> Result<String, String> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(format!(
+            "the event {from} is larger than {} MiB; an event is one small JSON object",
+            MAX_EVENT_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the event {from} is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// The text of an event: the argument itself, a file, or stdin (`-` or no
-/// argument).
+/// argument). Each is refused when larger than [`MAX_EVENT_BYTES`] or not
+/// UTF-8.
 pub fn read_event_text(arg: Option<&str>, file: Option<&Path>) -> Result<String, String> {
     match (arg, file) {
         (Some(_), Some(_)) => Err("give the event as an argument or with --file, not both".into()),
         (_, Some(path)) => {
-            std::fs::read_to_string(path).map_err(|e| format!("--file {}: {e}", path.display()))
+            let from = format!("in --file {}", path.display());
+            let f =
+                std::fs::File::open(path).map_err(|e| format!("--file {}: {e}", path.display()))?;
+            let mut bytes = Vec::new();
+            f.take(MAX_EVENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("--file {}: {e}", path.display()))?;
+            event_text(bytes, &from)
         }
-        (Some(text), None) if text != "-" => Ok(text.to_string()),
+        (Some(text), None) if text != "-" => event_text(text.as_bytes().to_vec(), "argument"),
         _ => {
-            let mut s = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .take(1 << 20)
-                .read_to_string(&mut s)
+                .take(MAX_EVENT_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
                 .map_err(|e| format!("reading the event from stdin: {e}"))?;
+            let s = event_text(bytes, "on stdin")?;
             if s.trim().is_empty() {
-                return Err("no event given: pass it as JSON, with --file, or on stdin".into());
+                return Err(
+                    "no event given: stdin is empty; pass the event as JSON, with --file, or on stdin"
+                        .into(),
+                );
             }
             Ok(s)
         }
@@ -131,13 +262,29 @@ pub fn parse_jsonl(text: &str, now_ms: i64) -> Vec<ImportLine> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| unsubscribe_from_json(l, now_ms, "import").map_err(|e| (i + 1, e)))
+        .map(|(i, l)| {
+            if l.len() > MAX_EVENT_BYTES {
+                return Err((
+                    i + 1,
+                    format!(
+                        "the line is longer than {} MiB; an event is one small JSON object",
+                        MAX_EVENT_BYTES >> 20
+                    ),
+                ));
+            }
+            unsubscribe_from_json(l, now_ms, "import").map_err(|e| (i + 1, e))
+        })
         .collect()
 }
 
 /// Parses CSV with a header row naming the columns `person_id` (required),
-/// `salesforce_id`, `email`, `source`, `occurred_at`.
+/// `salesforce_id`, `email`, `source`, `occurred_at`. An empty file holds no
+/// events. Values may be quoted (RFC 4180: commas, quotes and line breaks
+/// inside quotes); a record's line number is where it starts.
 pub fn parse_csv(text: &str, now_ms: i64) -> Result<Vec<ImportLine>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -163,6 +310,17 @@ pub fn parse_csv(text: &str, now_ms: i64) -> Result<Vec<ImportLine>, String> {
             known.join(", ")
         ));
     }
+    if let Some((i, twice)) = headers.iter().enumerate().find(|(i, h)| {
+        headers
+            .iter()
+            .take(*i)
+            .any(|earlier| earlier.eq_ignore_ascii_case(h))
+    }) {
+        return Err(format!(
+            "the CSV header names the column {twice:?} twice (column {})",
+            i + 1
+        ));
+    }
     let (sfid, email, source, at) = (
         col("salesforce_id"),
         col("email"),
@@ -170,25 +328,44 @@ pub fn parse_csv(text: &str, now_ms: i64) -> Result<Vec<ImportLine>, String> {
         col("occurred_at"),
     );
     let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = match record {
-            Ok(r) => r,
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
             Err(e) => {
+                let line = e.position().map_or(line, |p| p.line() as usize);
                 out.push(Err((line, format!("CSV: {e}"))));
-                continue;
-            }
-        };
-        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::to_string);
-        let event =
-            parse_time(get(at).map(TimeInput::Text), now_ms, "occurred_at").map(|occurred_at| {
-                api::UnsubscribeEvent {
-                    person_id: get(Some(person)).unwrap_or_default(),
-                    salesforce_id: non_empty(get(sfid)),
-                    email: non_empty(get(email)),
-                    source: non_empty(get(source)).unwrap_or_else(|| "import".into()),
-                    occurred_at,
+                // A reader error other than a field-count mismatch (bad
+                // UTF-8 is caught before parsing) cannot be resumed safely.
+                if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                    continue;
                 }
+                break;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line() as usize);
+        if record.as_slice().len() > MAX_EVENT_BYTES {
+            out.push(Err((
+                line,
+                format!(
+                    "the record is longer than {} MiB; an event is a few small values",
+                    MAX_EVENT_BYTES >> 20
+                ),
+            )));
+            continue;
+        }
+        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::to_string);
+        let person_id = get(Some(person)).unwrap_or_default();
+        let event = check_person_id(&person_id)
+            .and_then(|()| parse_time(get(at).map(TimeInput::Text), now_ms, "occurred_at"))
+            .map(|occurred_at| api::UnsubscribeEvent {
+                person_id,
+                salesforce_id: non_empty(get(sfid)),
+                email: non_empty(get(email)),
+                source: non_empty(get(source)).unwrap_or_else(|| "import".into()),
+                occurred_at,
             });
         out.push(event.map_err(|e| (line, e)));
     }
@@ -238,5 +415,133 @@ mod tests {
         let lines = parse_jsonl(jl, 0);
         assert!(lines[0].is_ok());
         assert_eq!(lines[1].as_ref().unwrap_err().0, 3);
+    }
+
+    #[test]
+    fn only_a_json_object_is_an_event_and_errors_name_the_field() {
+        let e = |t: &str| unsubscribe_from_json(t, 5, "cli").unwrap_err();
+        // serde would read an array as the struct's fields in order.
+        assert!(
+            e(r#"["p1", null, null, null, null]"#).contains("expected a JSON object, got an array")
+        );
+        assert!(e("null").contains("got null"));
+        assert!(e("42").contains("got a number"));
+        assert!(e("  \n ").contains("the event is empty"));
+        assert!(e(r#"{"person_id": 42}"#).contains("person_id: invalid type: integer"));
+        assert!(e(r#"{"person_id":"a","person_id":"b"}"#).contains("duplicate field `person_id`"));
+        assert!(e(r#"{"person_id":"a","admin":true}"#).contains("unknown field `admin`"));
+        assert!(e(r#"{"person_id":"a"} {"person_id":"b"}"#).contains("trailing characters"));
+        assert!(
+            e(r#"{"person_id":"a","occurred_at":1.5e12}"#)
+                .contains("occurred_at: 1500000000000 is not a whole number")
+        );
+        assert!(
+            e(r#"{"person_id":"a","occurred_at":18446744073709551615}"#)
+                .contains("occurred_at: 18446744073709551615 is out of range")
+        );
+        assert!(
+            e(r#"{"person_id":"a","occurred_at":true}"#)
+                .contains("occurred_at: invalid type: boolean")
+        );
+        let deep = format!(
+            r#"{{"person_id":"a","email":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(
+            e(&deep).contains("email: invalid type: sequence"),
+            "{}",
+            e(&deep)
+        );
+        let deep = format!(
+            r#"{{"person_id":"a","occurred_at":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(e(&deep).contains("occurred_at"), "{}", e(&deep));
+        let deep = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+        assert!(e(&deep).contains("unknown field `a`"), "{}", e(&deep));
+        assert_eq!(
+            unsubscribe_from_json(
+                r#"{"person_id":"a","occurred_at":-9223372036854775808}"#,
+                5,
+                "cli"
+            )
+            .unwrap()
+            .occurred_at,
+            i64::MIN
+        );
+    }
+
+    #[test]
+    fn person_ids_follow_the_contract() {
+        let e = |t: &str| unsubscribe_from_json(t, 5, "cli").unwrap_err();
+        assert_eq!(e(r#"{"person_id":""}"#), "person_id is empty");
+        assert!(e(r#"{"person_id":"a\u0000b"}"#).contains("control characters"));
+        assert!(
+            e(&format!(r#"{{"person_id":"{}"}}"#, "x".repeat(256))).contains("longer than 255")
+        );
+        let ok = format!(r#"{{"person_id":"{}"}}"#, "\u{1F642}".repeat(255));
+        assert!(unsubscribe_from_json(&ok, 5, "cli").is_ok());
+        assert!(resubscribe_from_json(r#"{"person_id":""}"#, 5, "cli").is_err());
+    }
+
+    #[test]
+    fn oversized_and_non_utf8_event_text_is_refused() {
+        let big = "x".repeat(MAX_EVENT_BYTES + 1);
+        assert!(
+            read_event_text(Some(&big), None)
+                .unwrap_err()
+                .contains("larger than 1 MiB")
+        );
+        assert!(
+            event_text(b"{\"person_id\":\"p\xff\"}".to_vec(), "on stdin")
+                .unwrap_err()
+                .contains("not UTF-8 (invalid byte at offset 15)")
+        );
+        let lines = parse_jsonl(&format!("{{\"person_id\":\"{big}\"}}\n"), 0);
+        assert!(
+            lines[0]
+                .as_ref()
+                .unwrap_err()
+                .1
+                .contains("longer than 1 MiB")
+        );
+    }
+
+    #[test]
+    fn csv_values_may_hold_quotes_commas_and_line_breaks() {
+        let csv = "person_id,email\n\"p,1\",\"\"\"O'Brien, Pat\"\" <pat@x.com>\"\n\"p\n2\",x@y\n,z@y\np3,a,b\np4,\"multi\nline@x.com\"\n";
+        let lines = parse_csv(csv, 0).unwrap();
+        let first = lines[0].as_ref().unwrap();
+        assert_eq!(first.person_id, "p,1");
+        assert_eq!(first.email.as_deref(), Some("\"O'Brien, Pat\" <pat@x.com>"));
+        assert_eq!(lines[1].as_ref().unwrap_err().0, 3, "{:?}", lines[1]);
+        assert!(
+            lines[1]
+                .as_ref()
+                .unwrap_err()
+                .1
+                .contains("control characters")
+        );
+        assert_eq!(
+            lines[2].as_ref().unwrap_err(),
+            &(5, "person_id is empty".to_string())
+        );
+        assert!(
+            lines[3].as_ref().unwrap_err().1.contains("CSV"),
+            "{:?}",
+            lines[3]
+        );
+        assert_eq!(
+            lines[4].as_ref().unwrap().email.as_deref(),
+            Some("multi\nline@x.com")
+        );
+        assert!(parse_csv("", 0).unwrap().is_empty());
+        assert!(
+            parse_csv("person_id,Person_ID\na,b\n", 0)
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 }

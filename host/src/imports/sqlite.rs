@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use super::storage::{Page, Storage, StorageError, WriteOp};
@@ -28,22 +29,27 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens (creating on first use) a database file of ours and checks it is
 /// one: used by [`SqliteStorage`] and by the `serve` inbox, which keeps its own
 /// table in the same file.
+///
+/// Nothing is written to a file before it is known to be ours: a file that
+/// is not SQLite, a damaged one, an SQLite database of another application
+/// or one written by a newer host is refused untouched (not even a WAL
+/// checkpoint on close). A database of ours that already has its schema is
+/// not written to by opening it.
 pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
             StorageError::Unavailable(format!("cannot create directory {}: {e}", parent.display()))
         })?;
     }
-    let conn = Connection::open_with_flags(
+    let conn = open_guarded(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| sql_error(path, e))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
+    )?;
+    let found = check_ours(path, &conn)?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
         .map_err(|e| sql_error(path, e))?;
-    check_ours(path, &conn)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(|e| sql_error(path, e))?;
@@ -55,14 +61,126 @@ pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(|e| sql_error(path, e))?;
-    create_schema(path, &conn)?;
+    if found == Found::New {
+        create_schema(path, &conn)?;
+    }
+    Ok(conn)
+}
+
+/// What [`check_ours`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// An empty database (a new file): the schema is to be created.
+    New,
+    /// A database of ours with its schema.
+    Ours,
+}
+
+/// What [`inspect`] found in a storage file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspection {
+    /// No file yet: it is created on first use.
+    Missing,
+    /// An empty SQLite database (or an empty file): the schema is created on
+    /// first use.
+    Empty,
+    /// A database of ours, intact (`PRAGMA quick_check` is `ok`).
+    Intact {
+        /// Its size in bytes.
+        bytes: u64,
+        /// Its schema version.
+        schema_version: i64,
+    },
+}
+
+/// Examines the storage file for `check` without writing to it: it must be
+/// absent, empty, or a database of ours that SQLite's `quick_check` finds
+/// intact (every page readable and well formed). A file that is not SQLite,
+/// is damaged or truncated, belongs to another application or was written
+/// by a newer host is an error naming the file and what is wrong. Costs a
+/// read of the whole file, so only the pre-flight does it; other commands
+/// rely on the cheap checks of [`open_connection`] and on SQLite's own
+/// detection of damage as they read.
+pub fn inspect(path: &Path) -> Result<Inspection, StorageError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Inspection::Missing),
+        Err(e) => {
+            return Err(StorageError::Unavailable(format!(
+                "{}: {e}",
+                path.display()
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(StorageError::Unavailable(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    // Read-write (WAL needs its shared-memory file) but without CREATE;
+    // nothing here writes to the file.
+    let conn = open_guarded(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    if check_ours(path, &conn)? == Found::New {
+        return Ok(Inspection::Empty);
+    }
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| sql_error(path, e))?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sql_error(path, e))?;
+    if problems != ["ok"] {
+        return Err(StorageError::Corrupt(format!(
+            "{} is damaged (SQLite's quick_check: {}); refusing to use it: restore it from a backup, \
+             or point storage.path at a new file",
+            path.display(),
+            problems.join("; ")
+        )));
+    }
+    let schema_version: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .map_err(|e| sql_error(path, e))?
+        .parse()
+        .unwrap_or(0);
+    Ok(Inspection::Intact {
+        bytes: meta.len(),
+        schema_version,
+    })
+}
+
+/// Opens a connection that cannot change the file by being closed. Reading
+/// a WAL-mode database creates its `-wal` and `-shm` files when they are
+/// missing; closing the last connection then checkpoints the (empty) log
+/// and removes both, under SQLite's own locks, leaving the directory as it
+/// was. A `-wal` that existed before may hold another program's frames:
+/// then the checkpoint on close is turned off (until the file is known to be
+/// ours), so they are never copied into a file that is not ours.
+fn open_guarded(path: &Path, flags: OpenFlags) -> Result<Connection, StorageError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_existed = Path::new(&wal).exists();
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(path, e))?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, wal_existed)
+        .map_err(|e| sql_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sql_error(path, e))?;
     Ok(conn)
 }
 
 /// Refuses a file that is not SQLite or belongs to another application.
-fn check_ours(path: &Path, conn: &Connection) -> Result<(), StorageError> {
+fn check_ours(path: &Path, conn: &Connection) -> Result<Found, StorageError> {
     // The first read of the header fails with NOTADB on a file that is not
-    // SQLite; nothing has been written to it at this point.
+    // SQLite, and with CORRUPT on one shorter than its header says (a
+    // truncated copy); nothing has been written to it at this point.
     let app_id: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(|e| sql_error(path, e))?;
@@ -92,32 +210,41 @@ fn check_ours(path: &Path, conn: &Connection) -> Result<(), StorageError> {
             }
         )));
     }
-    if tables.iter().any(|t| t == "meta") {
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql_error(path, e))?;
-        match version.as_deref().map(str::parse::<i64>) {
-            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
-            Some(Ok(v)) => {
-                return Err(StorageError::Corrupt(format!(
-                    "{} was written by a newer unsubscribe-sync (schema {v}, this host reads {SCHEMA_VERSION}); upgrade the host",
-                    path.display()
-                )));
-            }
-            _ => {
-                return Err(StorageError::Corrupt(format!(
-                    "{} has no valid schema version; restore it from a backup",
-                    path.display()
-                )));
-            }
-        }
+    if app_id == 0 {
+        return Ok(Found::New);
     }
-    Ok(())
+    if !tables.iter().any(|t| t == "meta") || !tables.iter().any(|t| t == "kv") {
+        return Err(StorageError::Corrupt(format!(
+            "{} is marked as an unsubscribe-sync database but lacks its tables (found: {}); \
+             refusing to use it: restore it from a backup, or point storage.path at a new file",
+            path.display(),
+            if tables.is_empty() {
+                "none".to_string()
+            } else {
+                tables.join(", ")
+            }
+        )));
+    }
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| sql_error(path, e))?;
+    match version.as_deref().map(str::parse::<i64>) {
+        Some(Ok(v)) if (1..=SCHEMA_VERSION).contains(&v) => Ok(Found::Ours),
+        Some(Ok(v)) if v > SCHEMA_VERSION => Err(StorageError::Corrupt(format!(
+            "{} was written by a newer unsubscribe-sync (schema version {v}; this host reads \
+             version {SCHEMA_VERSION}); refusing to use it: upgrade unsubscribe-sync",
+            path.display()
+        ))),
+        _ => Err(StorageError::Corrupt(format!(
+            "{} has no valid schema version; refusing to use it: restore it from a backup",
+            path.display()
+        ))),
+    }
 }
 
 fn create_schema(path: &Path, conn: &Connection) -> Result<(), StorageError> {
@@ -143,7 +270,11 @@ pub fn sql_error(path: &Path, e: rusqlite::Error) -> StorageError {
             "{} is not an SQLite database; refusing to touch it: point storage.path at a new file",
             path.display()
         )),
-        Some(ErrorCode::DatabaseCorrupt) => StorageError::Corrupt(text),
+        Some(ErrorCode::DatabaseCorrupt) => StorageError::Corrupt(format!(
+            "{} is damaged or truncated ({e}); refusing to use it: restore it from a backup, \
+             or point storage.path at a new file",
+            path.display()
+        )),
         Some(ErrorCode::TooBig) => StorageError::TooLarge(text),
         _ => StorageError::Unavailable(text),
     }
@@ -402,6 +533,107 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 1, "nothing was added to the foreign database");
+    }
+
+    fn side_files(path: &Path) -> Vec<bool> {
+        ["-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                Path::new(&p).exists()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opening_a_database_of_ours_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        SqliteStorage::open(&path).unwrap().set("k", b"v").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        drop(SqliteStorage::open(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(side_files(&path), [false, false]);
+    }
+
+    #[test]
+    fn a_newer_schema_or_a_wal_mode_foreign_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        SqliteStorage::open(&path).unwrap().set("k", b"v").unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute(
+                "UPDATE meta SET value = '7' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = SqliteStorage::open(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("newer unsubscribe-sync (schema version 7"),
+            "{err}"
+        );
+        assert!(matches!(inspect(&path), Err(StorageError::Corrupt(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(
+            side_files(&path),
+            [false, false],
+            "no -wal/-shm left behind"
+        );
+
+        let other = dir.path().join("other.db");
+        {
+            let c = Connection::open(&other).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE notes (body TEXT);")
+                .unwrap();
+        }
+        let before = std::fs::read(&other).unwrap();
+        assert!(SqliteStorage::open(&other).is_err());
+        assert!(inspect(&other).is_err());
+        assert_eq!(std::fs::read(&other).unwrap(), before);
+        assert_eq!(side_files(&other), [false, false]);
+    }
+
+    #[test]
+    fn inspect_reports_missing_empty_intact_and_damaged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        assert_eq!(inspect(&path).unwrap(), Inspection::Missing);
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(inspect(&path).unwrap(), Inspection::Empty);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"",
+            "inspect created nothing"
+        );
+        let s = SqliteStorage::open(&path).unwrap();
+        let ops: Vec<WriteOp> = (0..2000)
+            .map(|i| WriteOp::Set(format!("k{i:05}"), vec![7; 200]))
+            .collect();
+        s.write(&ops).unwrap();
+        drop(s);
+        let before = std::fs::read(&path).unwrap();
+        assert!(matches!(
+            inspect(&path).unwrap(),
+            Inspection::Intact {
+                schema_version: 1,
+                ..
+            }
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "inspect wrote");
+        assert_eq!(side_files(&path), [false, false]);
+        // Damage a page in the middle of the kv table.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 4096 / 2 * 4096;
+        bytes[middle..middle + 64].fill(0xFF);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = inspect(&path).unwrap_err();
+        assert!(err.to_string().contains("is damaged"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
     }
 
     #[test]

@@ -555,6 +555,8 @@ fn refresh_pending(s: &Service) {
 fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
     let caps = &s.app.caps;
     let settings = s.app.settings();
+    // Whether the retry queue may have changed (the pending-retries gauge).
+    let mut queue_changed = false;
     // The body was checked on arrival; a failure here means it was edited
     // in the database: dead-letter it.
     let outcome: Result<Result<String, api::SyncError>, crate::HostError> = match ev.kind {
@@ -564,6 +566,7 @@ fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
                     s.metrics.push_outcome(&o);
                     if let api::PushOutcome::QueuedForRetry(q) = &o {
                         plan.retry_at(q.next_attempt_at);
+                        queue_changed = true;
                     }
                     format!("{}: {}", e.person_id, describe_push(&o))
                 })
@@ -574,6 +577,8 @@ fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
             Ok(e) => s.app.runtime.resubscribe(caps, settings, &e).map(|r| {
                 r.map(|o| {
                     s.metrics.resubscribes.fetch_add(1, Ordering::Relaxed);
+                    // A release drops any queued retry of the person.
+                    queue_changed |= matches!(o, api::ResubscribeOutcome::Released);
                     format!("{}: {}", e.person_id, crate::cli::describe_resubscribe(&o))
                 })
             }),
@@ -583,6 +588,9 @@ fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
     let result = match outcome {
         Ok(Ok(text)) => {
             tracing::info!(event = ev.id, "{text}");
+            if queue_changed {
+                refresh_pending(s);
+            }
             s.inbox.done(ev.id)
         }
         // Nothing was recorded and retrying may help: keep it, in order.

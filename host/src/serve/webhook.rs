@@ -86,7 +86,8 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| Rejection::BadTimestamp)?;
-    let skew = now_secs - ts;
+    // Saturating: a hostile timestamp such as i64::MIN must not overflow.
+    let skew = now_secs.saturating_sub(ts);
     if skew.unsigned_abs() > window_secs {
         return Err(Rejection::Stale { skew_secs: skew });
     }
@@ -183,6 +184,37 @@ mod tests {
         assert_eq!(
             verify(&secret(), Some(&ts), Some("md5=abc"), body, NOW, 300),
             Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_an_overflow() {
+        let body = br#"{"person_id":"p1"}"#;
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0] {
+            let sig = sign(&secret(), ts, body);
+            let r = verify(&secret(), Some(&ts.to_string()), Some(&sig), body, NOW, 300);
+            assert!(matches!(r, Err(Rejection::Stale { .. })), "{ts}: {r:?}");
+        }
+        for bad in ["99999999999999999999", "1e9", "", "0x10", "١٢٣"] {
+            let r = verify(&secret(), Some(bad), Some("sha256=00"), body, NOW, 300);
+            assert_eq!(r, Err(Rejection::BadTimestamp), "{bad:?}");
+        }
+        let ts = NOW.to_string();
+        for bad in [
+            "sha256=",
+            "sha256=zz",
+            "sha256=00",
+            &"sha256=ab".repeat(5000),
+        ] {
+            let r = verify(&secret(), Some(&ts), Some(bad), body, NOW, 300);
+            assert_eq!(r, Err(Rejection::BadSignature), "{bad:?}");
+        }
+        // The same signature in upper case is the same signature (one replay key).
+        let good = sign(&secret(), NOW, body);
+        let upper = format!("sha256={}", good["sha256=".len()..].to_uppercase());
+        assert_eq!(
+            verify(&secret(), Some(&ts), Some(&upper), body, NOW, 300),
+            verify(&secret(), Some(&ts), Some(&good), body, NOW, 300)
         );
     }
 }

@@ -478,6 +478,10 @@ fn build(
     let mut after = bulk_state(state).start_after.clone();
     let mut last_id = String::new();
     let mut entries = 0u64;
+    // Counted into the run only with the checkpoint that moves past this
+    // stretch: a build the org interrupts (an outage, the budget) is redone
+    // from `start_after`, and must not count its skipped records twice.
+    let mut already = 0u64;
     let mut more = false;
     let mut items: Vec<ReportItem> = Vec::new();
     let max_rows = if state.dry_run {
@@ -509,7 +513,7 @@ fn build(
             };
             let skipped = sfid::compact(&named.id).is_some_and(|n| skip.binary_search(&n).is_ok());
             if skipped {
-                state.counts.already += 1;
+                already += 1;
                 continue;
             }
             if state.dry_run {
@@ -561,7 +565,6 @@ fn build(
         ));
         chunks += 1;
     }
-    state.done += entries;
     for item in &items {
         add_item(state, item, &mut ops);
     }
@@ -575,6 +578,8 @@ fn build(
     }
     if rows == 0 {
         // Nothing to write in this stretch (or a dry run).
+        state.done += entries;
+        state.counts.already += already;
         let b = bulk_state(state);
         if more {
             b.start_after = after;
@@ -595,6 +600,8 @@ fn build(
         Level::Info,
         &format!("Bulk write {job}: {rows} {}s to opt out", object.api_name()),
     );
+    state.done += entries;
+    state.counts.already += already;
     let b = bulk_state(state);
     b.phase = Phase::PollIngest { job };
     b.polls = 0;
@@ -816,8 +823,12 @@ fn update_persons(
                         .expect("retry entries serialize"),
                     ));
                     record.retry_key = Some(key);
+                    // Queued again: no longer a permanent failure.
+                    record.failed = false;
                 } else {
                     record.failed = true;
+                    // Permanent: out of the retry queue, as after a push.
+                    record.retry_key = None;
                 }
                 audit.append(
                     ops,

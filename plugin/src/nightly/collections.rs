@@ -340,6 +340,9 @@ pub(crate) fn record_unwritable(
         if let Some(Some(old)) = records.get(i) {
             let mut record = old.clone();
             record.failed = true;
+            // A permanent failure leaves the retry queue, as a push's does
+            // (`writer::record_attempt`): the next nightly tries again.
+            record.retry_key = None;
             record.last_error = Some(u.error.clone());
             audit.append(
                 ops,
@@ -497,8 +500,12 @@ fn record_results(
                         .expect("retry entries serialize"),
                     ));
                     record.retry_key = Some(key);
+                    // Queued again: no longer a permanent failure.
+                    record.failed = false;
                 } else if failure.disposition != Disposition::Converted {
                     record.failed = true;
+                    // Permanent: out of the retry queue (see `record_unwritable`).
+                    record.retry_key = None;
                 }
                 audit.append(
                     ops,
