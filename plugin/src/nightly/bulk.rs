@@ -186,6 +186,16 @@ fn wait_for(polls: u32) -> u32 {
     (1_000u32 << polls.min(5)).min(30_000)
 }
 
+/// A job still processing: counts the poll, saves it, and says how long to
+/// wait before the next one.
+fn poll_again(state: &mut RunState, ports: Ports<'_>) -> Result<StepError, SyncError> {
+    let b = bulk_state(state);
+    b.polls += 1;
+    let wait = wait_for(b.polls);
+    save(state, Vec::new(), ports)?;
+    Ok(StepError::Wait(wait))
+}
+
 fn bulk_state(state: &mut RunState) -> &mut BulkState {
     state.bulk.as_mut().expect("the Bulk path has state")
 }
@@ -227,11 +237,7 @@ pub(crate) fn step(
             let info =
                 api_bulk::query_job(api, &job).map_err(|e| interrupt(e, object, &state.fields))?;
             if !info.is_final() {
-                let b = bulk_state(state);
-                b.polls += 1;
-                let wait = wait_for(b.polls);
-                save(state, Vec::new(), ports)?;
-                return Err(StepError::Wait(wait));
+                return Err(poll_again(state, ports)?);
             }
             if info.state != "JobComplete" {
                 fall_back(
@@ -255,11 +261,7 @@ pub(crate) fn step(
             let info =
                 api_bulk::ingest_job(api, &job).map_err(|e| interrupt(e, object, &state.fields))?;
             if !info.is_final() {
-                let b = bulk_state(state);
-                b.polls += 1;
-                let wait = wait_for(b.polls);
-                save(state, Vec::new(), ports)?;
-                return Err(StepError::Wait(wait));
+                return Err(poll_again(state, ports)?);
             }
             if info.state != "JobComplete" {
                 let why = format!(
