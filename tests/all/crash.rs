@@ -142,7 +142,7 @@ fn iteration(seed: u64, figures: &mut Figures) {
     let mut server = Server::start(reference.dir.path(), &[]);
     let sender = Sender::new();
     for planned in &scenario.events {
-        let answer = sender.send(&server.base, &planned.event, 0);
+        let answer = sender.send(&server.base, &planned.event);
         assert!(answer.accepted(), "{answer:?}");
     }
     let posting = intake_started.elapsed();
@@ -375,8 +375,12 @@ fn intake_with_kills(scenario: &Scenario, dir: &Path, kill_at: &[Duration], figu
     for planned in &scenario.events {
         figures.events += 1;
         let mut attempt = 0;
+        // Each resend is a new signed request: its timestamp differs from
+        // every earlier attempt's (a resend signed with the same second
+        // would be the same request, refused as a replay).
+        let first_ts = crate::support::serve::now_secs();
         loop {
-            match sender.send(&server.base, &planned.event, attempt) {
+            match sender.send_signed_at(&server.base, &planned.event, first_ts - attempt) {
                 a if a.accepted() => break,
                 Answer::NoAnswer(_) => {
                     wait_dead(&mut server);

@@ -186,7 +186,7 @@ fn soak(seed: u64, unsubscribes: usize, resubscribes: usize, last: LastNightly) 
         if n == scenario.during_at {
             scenario.apply_during(&emu);
         }
-        let answer = sender.send(&server.base, &planned.event, 0);
+        let answer = sender.send(&server.base, &planned.event);
         figures.events_in += 1;
         assert!(
             answer.accepted(),

@@ -171,16 +171,17 @@ fn a_signed_webhook_is_recorded_then_pushed_and_bad_ones_are_rejected() {
     assert_eq!(server.terminate(Duration::from_secs(20)), Some(0));
 }
 
-#[test]
-fn a_looping_or_memory_hungry_component_cannot_take_the_service_down() {
+/// `serve` running the hostile test component with a deadline of
+/// `timeout_secs` per call, against an emulator.
+fn hostile_service(timeout_secs: u32) -> (tempfile::TempDir, sf_emulator::Emulator, Server) {
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(seed());
     write_config(dir.path(), &emu, "");
-    // A deadline of 1 s for this service.
     let cfg = dir.path().join("unsubscribe-sync.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("call_timeout_secs = 10", "call_timeout_secs = 1");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "call_timeout_secs = 10",
+        &format!("call_timeout_secs = {timeout_secs}"),
+    );
     std::fs::write(&cfg, text).unwrap();
     std::fs::write(
         dir.path().join("hostile.wasm"),
@@ -188,6 +189,12 @@ fn a_looping_or_memory_hungry_component_cannot_take_the_service_down() {
     )
     .unwrap();
     let server = Server::start(dir.path(), &["--component", "hostile.wasm"]);
+    (dir, emu, server)
+}
+
+#[test]
+fn a_looping_or_memory_hungry_component_cannot_take_the_service_down() {
+    let (_dir, _emu, server) = hostile_service(1);
     let url = format!("{}/v1/unsubscribes", server.base);
     for person in ["loop", "alloc", "panic"] {
         let (status, answer) = post_signed(&url, &format!("{{\"person_id\":\"{person}\"}}"));
@@ -230,20 +237,7 @@ fn a_looping_or_memory_hungry_component_cannot_take_the_service_down() {
 
 #[test]
 fn sigterm_lets_the_running_call_finish_then_exits() {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = emulator(seed());
-    write_config(dir.path(), &emu, "");
-    let cfg = dir.path().join("unsubscribe-sync.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("call_timeout_secs = 10", "call_timeout_secs = 2");
-    std::fs::write(&cfg, text).unwrap();
-    std::fs::write(
-        dir.path().join("hostile.wasm"),
-        crate::support::HOSTILE_WASM,
-    )
-    .unwrap();
-    let server = Server::start(dir.path(), &["--component", "hostile.wasm"]);
+    let (_dir, _emu, server) = hostile_service(2);
     let (status, _) = post_signed(
         &format!("{}/v1/unsubscribes", server.base),
         "{\"person_id\":\"loop\"}",

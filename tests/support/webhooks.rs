@@ -134,12 +134,16 @@ impl Sender {
         }
     }
 
-    /// Posts `event` to the service at `base`, signed now minus `skew`
-    /// seconds: a resend of the same body uses another skew, so it carries
-    /// another signature and is not refused as a replay.
-    pub fn send(&self, base: &str, event: &Event, skew: i64) -> Answer {
+    /// Posts `event` to the service at `base`, signed now.
+    pub fn send(&self, base: &str, event: &Event) -> Answer {
+        self.send_signed_at(base, event, now_secs())
+    }
+
+    /// Signs `event` with the timestamp `ts` (Unix seconds) and posts it.
+    /// A resend of the same body must use another timestamp, so that it
+    /// carries another signature and is not refused as a replay.
+    pub fn send_signed_at(&self, base: &str, event: &Event, ts: i64) -> Answer {
         let body = event.body();
-        let ts = now_secs() - skew;
         let sig = signature(WEBHOOK_SECRET, ts, &body);
         let sent = self
             .agent

@@ -439,13 +439,7 @@ impl Storage for SqliteStorage {
         for (k, v) in rows {
             entries.push((key_string(&self.path, k)?, v));
         }
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        Ok(Page { entries, next })
+        Ok(Page::from_overfetch(entries, limit))
     }
 
     fn count(&self, prefix: &str) -> Result<u64, StorageError> {

@@ -34,6 +34,20 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+impl Page {
+    /// A page from a listing that fetched up to `limit + 1` entries: the
+    /// extra one, if there, only says that another page follows.
+    pub fn from_overfetch(mut entries: Vec<(String, Vec<u8>)>, limit: usize) -> Page {
+        let next = if entries.len() > limit {
+            entries.truncate(limit);
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Page { entries, next }
+    }
+}
+
 /// Why a storage operation failed; mirrors the WIT `storage-error`. Every case
 /// means nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -125,19 +139,13 @@ impl Storage for MemoryStorage {
             Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
             _ => Bound::Included(prefix.to_string()),
         };
-        let mut entries: Vec<(String, Vec<u8>)> = map
+        let entries: Vec<(String, Vec<u8>)> = map
             .range((start, Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .take(limit + 1)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        Ok(Page { entries, next })
+        Ok(Page::from_overfetch(entries, limit))
     }
     fn count(&self, prefix: &str) -> Result<u64, StorageError> {
         let map = self.lock()?;
