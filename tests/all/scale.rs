@@ -50,7 +50,8 @@ fn emulator(records: usize, bulk_delay_ms: u64, latency_ms: u64) -> Emulator {
     Emulator::start(config, synthetic_org(records, 0.2, 7)).unwrap()
 }
 
-fn opted_out(emu: &Emulator) -> u64 {
+/// Persons opted out in the org (Leads and Contacts, standard field).
+pub(crate) fn opted_out(emu: &Emulator) -> u64 {
     emu.count_opted_out(SObject::Lead, "HasOptedOutOfEmail")
         + emu.count_opted_out(SObject::Contact, "HasOptedOutOfEmail")
 }

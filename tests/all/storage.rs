@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use sf_emulator::{Emulator, EmulatorConfig, FaultConfig, SObject, synthetic_org};
+use sf_emulator::{Emulator, EmulatorConfig, FaultConfig, synthetic_org};
 use sha2::{Digest, Sha256};
 
 use crate::cli::{with_creds, write_config};
@@ -308,8 +308,7 @@ fn a_nightly_killed_again_and_again_leaves_an_intact_file_and_then_completes() {
         });
         if !was_running {
             // It finished before the kill: start a new run next round.
-            let opted = emu.count_opted_out(SObject::Lead, "HasOptedOutOfEmail")
-                + emu.count_opted_out(SObject::Contact, "HasOptedOutOfEmail");
+            let opted = crate::scale::opted_out(&emu);
             assert_eq!(
                 opted, RECORDS as u64,
                 "{context}: a finished run wrote everything"
@@ -325,8 +324,7 @@ fn a_nightly_killed_again_and_again_leaves_an_intact_file_and_then_completes() {
     assert_eq!(v["report"]["failed"], 0, "{v:#}");
     assert!(v["report"]["stopped"].is_null(), "{v:#}");
     integrity(&db).unwrap();
-    let opted = emu.count_opted_out(SObject::Lead, "HasOptedOutOfEmail")
-        + emu.count_opted_out(SObject::Contact, "HasOptedOutOfEmail");
+    let opted = crate::scale::opted_out(&emu);
     assert_eq!(opted, RECORDS as u64);
     println!(
         "nightly: {kills} SIGKILLs, {interrupted} interrupted a running nightly; the file intact after each \
