@@ -17,10 +17,12 @@ pub fn build_guest(root: &Path, package: &str, artifact: &str) -> PathBuf {
     let target_dir = root.join("target").join("guest");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
+    // Stripped first: a `CARGO_TARGET_DIR` of the outer build must not undo
+    // the guest's own target directory set next.
+    strip_inherited_env(&mut cmd);
     cmd.current_dir(root)
         .args(["build", "--quiet", "-p", package, "--target", TARGET, "--profile", "guest"])
         .env("CARGO_TARGET_DIR", &target_dir);
-    strip_inherited_env(&mut cmd);
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("could not run cargo to build {package} for {TARGET}: {e}"));

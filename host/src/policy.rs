@@ -46,14 +46,13 @@ pub fn check_path(path: &str) -> Result<(), Denial> {
     if path_part.contains('@') {
         return Err(format!("`{}` contains `@` in its path", shorten(path)));
     }
+    // Every request of every call passes here, so the checks below scan the
+    // bytes in place rather than building lower-cased copies.
     for segment in path_part.split('/') {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        if decoded == "." || decoded == ".." {
+        if is_dot_segment(segment) {
             return Err(format!("`{}` contains a dot segment", shorten(path)));
         }
-        if segment.to_ascii_lowercase().contains("%2f")
-            || segment.to_ascii_lowercase().contains("%5c")
-        {
+        if has_encoded_separator(segment.as_bytes()) {
             return Err(format!(
                 "`{}` contains an encoded path separator",
                 shorten(path)
@@ -61,6 +60,33 @@ pub fn check_path(path: &str) -> Result<(), Denial> {
         }
     }
     Ok(())
+}
+
+/// Whether a segment means `.` or `..` once `%2e` (any case) is decoded.
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
+            _ => return false,
+        };
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
+}
+
+/// Whether the bytes hold `%2f` or `%5c` (any case): an encoded `/` or `\`.
+fn has_encoded_separator(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| match w {
+        [b'%', b'2', f] => f.eq_ignore_ascii_case(&b'f'),
+        [b'%', b'5', c] => c.eq_ignore_ascii_case(&b'c'),
+        _ => false,
+    })
 }
 
 /// Checks that a `/services/data/vNN.N/...` path uses the API version the
@@ -127,7 +153,10 @@ pub fn filter_headers(headers: Vec<(String, String)>) -> Result<Vec<(String, Str
                 "the value of header `{name}` contains a line break"
             ));
         }
-        if HOST_OWNED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        if HOST_OWNED_HEADERS
+            .iter()
+            .any(|owned| owned.eq_ignore_ascii_case(&name))
+        {
             continue;
         }
         kept.push((name, value));
@@ -244,6 +273,52 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The segment checks as first written (lower-cased copies, `replace`):
+    /// the reference the in-place scans must agree with.
+    fn segment_checks_reference(path_part: &str) -> Option<&'static str> {
+        for segment in path_part.split('/') {
+            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+            if decoded == "." || decoded == ".." {
+                return Some("dot");
+            }
+            if segment.to_ascii_lowercase().contains("%2f")
+                || segment.to_ascii_lowercase().contains("%5c")
+            {
+                return Some("separator");
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn in_place_segment_checks_agree_with_the_reference_on_every_short_path() {
+        // Every string of up to 5 characters over the bytes that matter, as
+        // the last segments of a path.
+        let alphabet = [".", "%", "2", "e", "E", "f", "F", "5", "c", "C", "/", "a"];
+        let mut tails = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |a| format!("{t}{a}")))
+                .collect();
+            tails.extend(frontier.iter().cloned());
+        }
+        for tail in tails {
+            let path = format!("/services/data/{tail}");
+            let fast = check_path(&path).err().map(|e| {
+                if e.contains("dot segment") {
+                    "dot"
+                } else if e.contains("encoded path separator") {
+                    "separator"
+                } else {
+                    panic!("{path}: unexpected denial {e}")
+                }
+            });
+            assert_eq!(fast, segment_checks_reference(&path), "{path}");
+        }
+    }
 
     #[test]
     fn accepts_org_relative_paths() {

@@ -14,6 +14,7 @@
 //! | `f/{person}` | empty | held, last attempt failed permanently |
 //! | `r/{due ms, 13 digits}/{person}` | [`RetryEntry`] JSON | queued retry |
 //! | `a/{person}/{seq, 12 digits}` | [`AuditEntry`] JSON | audit trail, oldest first |
+//! | `n/retry-next` | JSON number or `null` | the retry queue's hint ([`RetryHint`]) |
 //! | `n/...` | JSON | nightly checkpoints, reports, the audit sequence |
 //!
 //! Person IDs are escaped in keys (`%` and `/`) so one person's prefix never
@@ -34,6 +35,8 @@ pub const FAILED: &str = "f/";
 pub const RETRY: &str = "r/";
 /// Key of the global audit sequence.
 pub const AUDIT_SEQ: &str = "n/audit-seq";
+/// Key of the retry queue's hint (see [`RetryHint`]).
+pub const RETRY_NEXT: &str = "n/retry-next";
 
 /// Everything known about one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +126,54 @@ pub struct RetryEntry {
 
 /// Escapes a person ID for use inside a key.
 pub fn escape(person_id: &str) -> String {
-    person_id.replace('%', "%25").replace('/', "%2F")
+    let mut out = String::with_capacity(person_id.len());
+    push_escaped(&mut out, person_id);
+    out
+}
+
+/// Appends `person_id` escaped to `out`. Keys are built on every call, so
+/// this is one pass with no intermediate strings.
+fn push_escaped(out: &mut String, person_id: &str) {
+    let mut rest = person_id;
+    while let Some(i) = rest.find(['%', '/']) {
+        out.push_str(&rest[..i]);
+        out.push_str(if rest.as_bytes()[i] == b'%' {
+            "%25"
+        } else {
+            "%2F"
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// `prefix` followed by the escaped person ID.
+fn prefixed(prefix: &str, person_id: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + person_id.len() + 2);
+    key.push_str(prefix);
+    push_escaped(&mut key, person_id);
+    key
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (what
+/// `{:0width$}` prints), without the formatting machinery.
+fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - start)..width {
+        out.push('0');
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Undoes [`escape`].
@@ -133,7 +183,7 @@ pub fn unescape(escaped: &str) -> String {
 
 /// The key of a person's record.
 pub fn person_key(person_id: &str) -> String {
-    format!("p/{}", escape(person_id))
+    prefixed("p/", person_id)
 }
 
 /// The prefix of one object's target index.
@@ -143,12 +193,14 @@ pub fn target_prefix(object: SObject) -> String {
 
 /// A target index key.
 pub fn target_key(target: &RecordRef, person_id: &str) -> String {
-    format!(
-        "t/{}/{}/{}",
-        target.object.tag(),
-        target.id,
-        escape(person_id)
-    )
+    let mut key = String::with_capacity(4 + target.id.len() + 1 + person_id.len() + 2);
+    key.push_str("t/");
+    key.push(target.object.tag());
+    key.push('/');
+    key.push_str(&target.id);
+    key.push('/');
+    push_escaped(&mut key, person_id);
+    key
 }
 
 /// Splits a target index key into the record and the person.
@@ -172,7 +224,12 @@ pub fn parse_target_key(key: &str) -> Option<(RecordRef, String)> {
 
 /// A retry queue key.
 pub fn retry_key(due: Timestamp, person_id: &str) -> String {
-    format!("r/{:013}/{}", due.max(0), escape(person_id))
+    let mut key = String::with_capacity(2 + 13 + 1 + person_id.len() + 2);
+    key.push_str(RETRY);
+    push_padded(&mut key, due.max(0).unsigned_abs(), 13);
+    key.push('/');
+    push_escaped(&mut key, person_id);
+    key
 }
 
 /// The due time in a retry key.
@@ -182,7 +239,86 @@ pub fn retry_due(key: &str) -> Option<Timestamp> {
 
 /// The prefix of a person's audit trail.
 pub fn audit_prefix(person_id: &str) -> String {
-    format!("a/{}/", escape(person_id))
+    let mut key = prefixed("a/", person_id);
+    key.push('/');
+    key
+}
+
+/// What a push knows about the retry queue without listing it: the value of
+/// [`RETRY_NEXT`], read with the person in the push's one `get-many`.
+///
+/// Every write that queues a retry deletes the hint (see [`queue_retry`]), and
+/// removing entries can only raise the earliest due time, so a stored hint is
+/// never later than the queue's earliest due retry. A push lists the queue
+/// only when the hint is missing or due, which spares the listing on almost
+/// every push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryHint {
+    /// Not known (never stored, deleted by a queueing write, or unreadable):
+    /// list to find out.
+    Unknown,
+    /// The queue was empty when last listed, and nothing was queued since.
+    Empty,
+    /// No retry is due before this time.
+    NotBefore(Timestamp),
+}
+
+impl RetryHint {
+    /// The hint from the stored value. An unreadable value is only a lost
+    /// hint: the queue is listed, as if there were none.
+    pub fn from_stored(value: Option<&[u8]>) -> Self {
+        match value.map(serde_json::from_slice::<Option<Timestamp>>) {
+            Some(Ok(None)) => RetryHint::Empty,
+            Some(Ok(Some(due))) => RetryHint::NotBefore(due),
+            None | Some(Err(_)) => RetryHint::Unknown,
+        }
+    }
+
+    /// Whether a retry may be due at `now` (so the queue must be listed).
+    pub fn may_be_due(self, now: Timestamp) -> bool {
+        match self {
+            RetryHint::Unknown => true,
+            RetryHint::Empty => false,
+            RetryHint::NotBefore(due) => due <= now,
+        }
+    }
+
+    /// The write that stores a known hint (`None` for [`RetryHint::Unknown`],
+    /// which is stored by its absence).
+    pub fn store_op(self) -> Option<WriteOp> {
+        let value = match self {
+            RetryHint::Unknown => return None,
+            RetryHint::Empty => b"null".to_vec(),
+            RetryHint::NotBefore(due) => due.to_string().into_bytes(),
+        };
+        Some(WriteOp::Set(RETRY_NEXT.into(), value))
+    }
+}
+
+/// Queues `record` for a retry due at `due`: the retry entry and the record's
+/// retry key, and the deletion of the queue's hint in the same write, so the
+/// hint can never claim the queue emptier than it is. Every retry is queued
+/// here.
+pub fn queue_retry(
+    record: &mut PersonRecord,
+    due: Timestamp,
+    now: Timestamp,
+    ops: &mut Vec<WriteOp>,
+) {
+    let key = retry_key(due, &record.person_id);
+    ops.push(WriteOp::Set(
+        key.clone(),
+        serde_json::to_vec(&RetryEntry {
+            person_id: record.person_id.clone(),
+            attempts: record.attempts,
+            queued_at: now,
+        })
+        .expect("retry entries serialize"),
+    ));
+    ops.push(WriteOp::Delete(RETRY_NEXT.into()));
+    record.retry_key = Some(key);
+    // Queued again: no longer a permanent failure.
+    record.failed = false;
 }
 
 /// The index entries a record implies (key, value).
@@ -196,7 +332,7 @@ pub fn index_entries(record: &PersonRecord) -> Vec<(String, Vec<u8>)> {
     if !record.held {
         return entries;
     }
-    entries.push((format!("{HELD}{person}"), Vec::new()));
+    entries.push(([HELD, &person].concat(), Vec::new()));
     // Indexed by the record the app named, not a redirect target: the nightly
     // re-resolves conversions and merges on every run, so an index entry
     // never moves while a run walks the index.
@@ -209,10 +345,10 @@ pub fn index_entries(record: &PersonRecord) -> Vec<(String, Vec<u8>)> {
             };
             entries.push((target_key(target, &record.person_id), confirmed));
         }
-        None => entries.push((format!("{NO_ID}{person}"), Vec::new())),
+        None => entries.push(([NO_ID, &person].concat(), Vec::new())),
     }
     if record.failed {
-        entries.push((format!("{FAILED}{person}"), Vec::new()));
+        entries.push(([FAILED, &person].concat(), Vec::new()));
     }
     entries
 }
@@ -313,7 +449,8 @@ impl AuditLog {
 
     /// Adds an entry for a person to `ops`.
     pub fn append(&mut self, ops: &mut Vec<WriteOp>, person_id: &str, entry: &AuditEntry) {
-        let key = format!("{}{:012}", audit_prefix(person_id), self.next);
+        let mut key = audit_prefix(person_id);
+        push_padded(&mut key, self.next, 12);
         self.next += 1;
         ops.push(WriteOp::Set(
             key,
@@ -388,6 +525,48 @@ mod tests {
         assert!(ops.contains(&WriteOp::Delete("h/p1".into())));
         assert!(ops.contains(&WriteOp::Delete("t/L/00Q5e00000AbCdEEAV/p1".into())));
         assert!(matches!(ops.last(), Some(WriteOp::Set(k, _)) if k == "p/p1"));
+    }
+
+    #[test]
+    fn keys_are_built_as_their_format_strings_say() {
+        // The keys are built by hand for speed; these are their definitions.
+        let people = ["", "p1", "a/b", "100%", "%2F/%25", "ü/ß%", "//%%"];
+        for person in people {
+            let escaped = person.replace('%', "%25").replace('/', "%2F");
+            assert_eq!(escape(person), escaped);
+            assert_eq!(unescape(&escape(person)), person);
+            assert_eq!(person_key(person), format!("p/{escaped}"));
+            assert_eq!(audit_prefix(person), format!("a/{escaped}/"));
+            for due in [
+                i64::MIN,
+                -1,
+                0,
+                7,
+                1_764_561_600_000,
+                99_999_999_999_999,
+                i64::MAX,
+            ] {
+                assert_eq!(
+                    retry_key(due, person),
+                    format!("r/{:013}/{escaped}", due.max(0))
+                );
+            }
+            let target = RecordRef {
+                object: SObject::Contact,
+                id: "0035e00000AbCdEAAV".into(),
+            };
+            assert_eq!(
+                target_key(&target, person),
+                format!("t/C/0035e00000AbCdEAAV/{escaped}")
+            );
+        }
+        for n in [0, 1, 9, 10, 999_999_999_999, 1_000_000_000_000, u64::MAX] {
+            for width in [0, 1, 12, 13, 20, 25] {
+                let mut out = String::from("x");
+                push_padded(&mut out, n, width);
+                assert_eq!(out, format!("x{n:0width$}"), "{n} to {width}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,15 @@ mod bindings {
     });
 }
 
+// The arena's unsafe code is confined to its module: a `GlobalAlloc` cannot be
+// written without it.
+#[allow(unsafe_code)]
+pub mod call_arena;
+/// The component's allocator (see [`call_arena`]).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: call_arena::CallArena<{ call_arena::ARENA_BYTES }> = call_arena::CallArena::new();
+
 pub mod check;
 mod convert;
 pub mod import;

@@ -38,6 +38,8 @@ pub fn settings() -> Settings {
 pub struct MemStore {
     /// The data.
     pub map: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// The prefixes listed, in order.
+    pub listed: RefCell<Vec<String>>,
 }
 
 impl MemStore {
@@ -77,6 +79,7 @@ impl Store for MemStore {
         Ok(())
     }
     fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<Page, StoreError> {
+        self.listed.borrow_mut().push(prefix.to_string());
         let map = self.map.borrow();
         let mut entries: Vec<(String, Vec<u8>)> = map
             .range(prefix.to_string()..)

@@ -141,6 +141,102 @@ fn a_lock_error_is_queued_and_drained_later() {
 }
 
 #[test]
+fn a_push_lists_the_retry_queue_only_when_a_retry_may_be_due() {
+    let f = Fakes::new();
+    let hint = || {
+        f.store
+            .map
+            .borrow()
+            .get(crate::ledger::RETRY_NEXT)
+            .map(|v| String::from_utf8(v.clone()).unwrap())
+    };
+    let retry_listings = || {
+        f.store
+            .listed
+            .borrow()
+            .iter()
+            .filter(|p| *p == "r/")
+            .count()
+    };
+    let push_ok = |person: &str, id: &str| {
+        f.http
+            .expect(Method::Patch, &patch_path("Lead", id), 204, "");
+        let mut event = unsub(person, Some(id));
+        event.occurred_at = f.clock.0.get() - 1_000;
+        let out = push::push(&settings(), &event, f.ports()).unwrap();
+        assert!(matches!(out, PushOutcome::Written(_)), "{out:?}");
+        f.http.assert_done();
+    };
+
+    // No hint yet: the first push lists the queue, finds it empty, says so.
+    push_ok("p1", LEAD_A);
+    assert_eq!((retry_listings(), hint().as_deref()), (1, Some("null")));
+    // Known empty: no listing.
+    push_ok("p2", LEAD_B);
+    assert_eq!(retry_listings(), 1);
+
+    // A lock error queues p3 and forgets the hint in the same write.
+    f.http.expect(Method::Patch, &patch_path("Contact", CONTACT_A), 400, r#"[{"message":"unable to obtain exclusive access to this record","errorCode":"UNABLE_TO_LOCK_ROW","fields":[]}]"#);
+    let out = push::push(&settings(), &unsub("p3", Some(CONTACT_A)), f.ports()).unwrap();
+    let PushOutcome::QueuedForRetry(q) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!((retry_listings(), hint()), (1, None));
+
+    // Unknown: the next push lists, sees p3 not yet due, and keeps that time.
+    push_ok("p4", LEAD_A);
+    let due = q.next_attempt_at.to_string();
+    assert_eq!((retry_listings(), hint()), (2, Some(due.clone())));
+    // Not due yet: no listing.
+    push_ok("p5", LEAD_B);
+    assert_eq!(retry_listings(), 2);
+
+    // Due: the push lists and drains p3 after its own write.
+    f.clock.0.set(q.next_attempt_at);
+    f.http
+        .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "")
+        .expect(Method::Patch, &patch_path("Contact", CONTACT_A), 204, "");
+    let mut event = unsub("p6", Some(LEAD_A));
+    event.occurred_at = q.next_attempt_at - 1_000;
+    push::push(&settings(), &event, f.ports()).unwrap();
+    f.http.assert_done();
+    // Retries were attempted, so the old time stays (a lower bound still)...
+    assert_eq!((retry_listings(), hint()), (3, Some(due)));
+    assert!(f.store.keys("r/").is_empty(), "p3 was drained");
+    // ...and the next push lists once more and finds the queue empty.
+    push_ok("p7", LEAD_B);
+    assert_eq!((retry_listings(), hint().as_deref()), (4, Some("null")));
+    push_ok("p8", LEAD_A);
+    assert_eq!(retry_listings(), 4);
+}
+
+#[test]
+fn an_unreadable_retry_hint_means_the_queue_is_listed() {
+    use crate::ledger::RetryHint;
+    assert_eq!(RetryHint::from_stored(None), RetryHint::Unknown);
+    assert_eq!(RetryHint::from_stored(Some(b"null")), RetryHint::Empty);
+    assert_eq!(
+        RetryHint::from_stored(Some(b"1796097630000")),
+        RetryHint::NotBefore(1_796_097_630_000)
+    );
+    for garbage in [&b""[..], b"soon", b"{}", b"-"] {
+        assert_eq!(RetryHint::from_stored(Some(garbage)), RetryHint::Unknown);
+    }
+    assert!(RetryHint::Unknown.may_be_due(0));
+    assert!(!RetryHint::Empty.may_be_due(i64::MAX));
+    assert!(RetryHint::NotBefore(10).may_be_due(10));
+    assert!(!RetryHint::NotBefore(11).may_be_due(10));
+    // A stored hint reads back as itself.
+    for h in [RetryHint::Empty, RetryHint::NotBefore(1_796_097_630_000)] {
+        let Some(crate::ports::WriteOp::Set(_, v)) = h.store_op() else {
+            panic!("{h:?} is stored")
+        };
+        assert_eq!(RetryHint::from_stored(Some(&v)), h);
+    }
+    assert!(RetryHint::Unknown.store_op().is_none());
+}
+
+#[test]
 fn a_transport_failure_never_loses_the_unsubscribe() {
     let f = Fakes::new();
     // The first attempt and both immediate retries fail.

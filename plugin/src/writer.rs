@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::ledger::{self, AuditLog, PersonRecord, RetryEntry};
+use crate::ledger::{self, AuditLog, PersonRecord};
 use crate::model::{
     AuditEntry, AuditKind, PushOutcome, Queued, RecordRef, Redirect, RedirectReason, SObject,
     SyncError, Timestamp, Written,
@@ -240,18 +240,7 @@ pub fn record_attempt(
             );
             if failure.is_retryable() {
                 let due = now + backoff_ms(record.attempts);
-                let key = ledger::retry_key(due, &record.person_id);
-                record.retry_key = Some(key.clone());
-                record.failed = false;
-                ops.push(WriteOp::Set(
-                    key,
-                    serde_json::to_vec(&RetryEntry {
-                        person_id: record.person_id.clone(),
-                        attempts: record.attempts,
-                        queued_at: now,
-                    })
-                    .expect("retry entries serialize"),
-                ));
+                ledger::queue_retry(record, due, now, ops);
                 audit.append(
                     ops,
                     &record.person_id,

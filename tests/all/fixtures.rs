@@ -367,7 +367,7 @@ fn run_fixture(path: &Path, bless: Bless) -> Vec<String> {
         .iter()
         .map(|(k, v)| WriteOp::Set(k.clone(), to_bytes(v)))
         .collect();
-    storage.write(&seed).unwrap();
+    storage.write(seed).unwrap();
     let clock = Arc::new(FixedClock::new(parse_clock(&fixture.clock)));
     let settings = settings_of(&fixture);
     let mut problems = Vec::new();

@@ -854,7 +854,10 @@ fn escape(person: &str) -> String {
 /// Whether a key belongs to one person (or is the shared audit sequence).
 fn belongs_to(key: &str, person: &str) -> bool {
     let e = escape(person);
+    // Shared bookkeeping, not another person's data: the audit sequence and
+    // the retry queue's hint.
     key == "n/audit-seq"
+        || key == "n/retry-next"
         || [
             format!("p/{e}"),
             format!("h/{e}"),

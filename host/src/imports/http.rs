@@ -152,7 +152,10 @@ impl wit_http::Host for HttpView<'_> {
             headers: response
                 .headers
                 .into_iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v))
+                .map(|(mut n, v)| {
+                    n.make_ascii_lowercase();
+                    (n, v)
+                })
                 .collect(),
             body: response.body,
         })

@@ -388,7 +388,7 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+    fn write(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -475,7 +475,7 @@ mod tests {
         let path = dir.path().join("sync.db");
         {
             let s = SqliteStorage::open(&path).unwrap();
-            s.write(&[
+            s.write(vec![
                 WriteOp::Set("a".into(), b"1".to_vec()),
                 WriteOp::Set("b".into(), b"2".to_vec()),
             ])
@@ -608,7 +608,7 @@ mod tests {
         let ops: Vec<WriteOp> = (0..2000)
             .map(|i| WriteOp::Set(format!("k{i:05}"), vec![7; 200]))
             .collect();
-        s.write(&ops).unwrap();
+        s.write(ops).unwrap();
         drop(s);
         let before = std::fs::read(&path).unwrap();
         assert!(matches!(

@@ -73,8 +73,10 @@ pub trait Storage: Send + Sync {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
     /// Removes a key; a missing key is not an error.
     fn delete(&self, key: &str) -> Result<(), StorageError>;
-    /// Applies all operations in one transaction, in order.
-    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError>;
+    /// Applies all operations in one transaction, in order. Takes the
+    /// operations by value so a backend can keep keys and values without
+    /// copying them.
+    fn write(&self, ops: Vec<WriteOp>) -> Result<(), StorageError>;
     /// Lists keys starting with `prefix`, after `after`, at most `limit`
     /// (already clamped by the host) entries.
     fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page, StorageError>;
@@ -118,15 +120,15 @@ impl Storage for MemoryStorage {
         self.lock()?.remove(key);
         Ok(())
     }
-    fn write(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+    fn write(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
         let mut map = self.lock()?;
         for op in ops {
             match op {
                 WriteOp::Set(k, v) => {
-                    map.insert(k.clone(), v.clone());
+                    map.insert(k, v);
                 }
                 WriteOp::Delete(k) => {
-                    map.remove(k);
+                    map.remove(&k);
                 }
             }
         }
@@ -239,7 +241,7 @@ impl wit_storage::Host for StorageView<'_> {
         if converted.is_empty() {
             return Ok(());
         }
-        self.0.backend.write(&converted)
+        self.0.backend.write(converted)
     }
 
     fn list(
@@ -302,7 +304,7 @@ pub(crate) mod conformance {
         ops.push(WriteOp::Set("hel".into(), b"x".to_vec()));
         ops.push(WriteOp::Set("held/005".into(), b"five".to_vec()));
         ops.push(WriteOp::Delete("held/006".into()));
-        s.write(&ops).unwrap();
+        s.write(ops).unwrap();
         assert_eq!(s.count("held/").unwrap(), 24);
         assert_eq!(s.count("").unwrap(), 26);
         assert_eq!(
@@ -340,7 +342,7 @@ pub(crate) mod conformance {
         let page = s.list("u/", None, 10).unwrap();
         let ks: Vec<_> = page.entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(ks, ["u/z", "u/é"]);
-        s.write(&[]).unwrap();
+        s.write(Vec::new()).unwrap();
     }
 }
 

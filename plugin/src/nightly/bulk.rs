@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ledger::{self, AuditLog, RetryEntry};
+use crate::ledger::{self, AuditLog};
 use crate::model::{
     AuditEntry, AuditKind, FieldRef, ItemKind, RecordRef, ReportItem, SObject, Settings,
     StopReason, SyncError,
@@ -813,20 +813,8 @@ fn update_persons(
                 record.attempts += 1;
                 record.last_error = Some(failure.error.clone());
                 if failure.is_retryable() {
-                    let key =
-                        ledger::retry_key(now + writer::backoff_ms(record.attempts), &person_id);
-                    ops.push(WriteOp::Set(
-                        key.clone(),
-                        serde_json::to_vec(&RetryEntry {
-                            person_id: person_id.clone(),
-                            attempts: record.attempts,
-                            queued_at: now,
-                        })
-                        .expect("retry entries serialize"),
-                    ));
-                    record.retry_key = Some(key);
-                    // Queued again: no longer a permanent failure.
-                    record.failed = false;
+                    let due = now + writer::backoff_ms(record.attempts);
+                    ledger::queue_retry(&mut record, due, now, ops);
                 } else {
                     record.failed = true;
                     // Permanent: out of the retry queue, as after a push.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::ledger::{self, AuditLog, PersonRecord, RetryEntry};
+use crate::ledger::{self, AuditLog, PersonRecord};
 use crate::model::{
     AuditEntry, AuditKind, ItemKind, RecordRef, Redirect, RedirectReason, ReportItem, SObject,
     SalesforceFailure, SyncError,
@@ -486,22 +486,8 @@ fn record_results(
                 record.last_error = Some(failure.error.clone());
                 if failure.is_retryable() {
                     // Lock contention and the like: the retry queue tries again.
-                    let key = ledger::retry_key(
-                        now + writer::backoff_ms(record.attempts),
-                        &record.person_id,
-                    );
-                    ops.push(WriteOp::Set(
-                        key.clone(),
-                        serde_json::to_vec(&RetryEntry {
-                            person_id: record.person_id.clone(),
-                            attempts: record.attempts,
-                            queued_at: now,
-                        })
-                        .expect("retry entries serialize"),
-                    ));
-                    record.retry_key = Some(key);
-                    // Queued again: no longer a permanent failure.
-                    record.failed = false;
+                    let due = now + writer::backoff_ms(record.attempts);
+                    ledger::queue_retry(&mut record, due, now, ops);
                 } else if failure.disposition != Disposition::Converted {
                     record.failed = true;
                     // Permanent: out of the retry queue (see `record_unwritable`).

@@ -215,21 +215,38 @@ impl<'a> OrgApi<'a> {
         target: &RecordRef,
         fields: &[String],
     ) -> Result<(), RequestError> {
-        let body: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|f| (f.clone(), Value::Bool(true)))
-            .collect();
-        let path = format!(
-            "{}/sobjects/{}/{}",
-            self.base(),
+        // A push's one request: built directly rather than through a JSON
+        // `Value`, with the bytes a `Value` object would give (keys sorted,
+        // each once).
+        let mut names: Vec<&str> = fields.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut body = Vec::with_capacity(2 + names.iter().map(|f| f.len() + 8).sum::<usize>());
+        body.push(b'{');
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            serde_json::to_writer(&mut body, name).expect("strings serialize");
+            body.extend_from_slice(b":true");
+        }
+        body.push(b'}');
+        let path = [
+            "/services/data/v",
+            &self.version,
+            "/sobjects/",
             target.object.api_name(),
-            target.id
-        );
-        self.send(
-            CallKind::Record,
-            Self::json_request(Method::Patch, path, &Value::Object(body)),
-        )
-        .map(|_| ())
+            "/",
+            &target.id,
+        ]
+        .concat();
+        let request = HttpRequest {
+            method: Method::Patch,
+            path,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body,
+        };
+        self.send(CallKind::Record, request).map(|_| ())
     }
 
     /// Reads chosen fields of one record.
@@ -380,6 +397,56 @@ fn parse_json(body: &[u8]) -> Result<Value, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+
+    /// Records requests and answers 204.
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<HttpRequest>>);
+
+    impl Http for Recorder {
+        fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
+            self.0.borrow_mut().push(request);
+            Ok(HttpResponse {
+                status: 204,
+                headers: Vec::new(),
+                body: Vec::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_patch_body_is_what_a_json_object_of_the_fields_serializes_to() {
+        let cases: [&[&str]; 4] = [
+            &["HasOptedOutOfEmail"],
+            &["HasOptedOutOfEmail", "Sales_Opt_Out__c"],
+            &["Zed_Opt_Out__c", "HasOptedOutOfEmail", "Abc__c"],
+            &["ns__Opt_Out__c", "ns__Opt_Out__c"],
+        ];
+        for fields in cases {
+            let http = Recorder::default();
+            let mut api = OrgApi::new(&http, "62.0");
+            let owned: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            let target = RecordRef {
+                object: SObject::Lead,
+                id: "00Q5e00000AbCdEEAV".into(),
+            };
+            api.patch_record(&target, &owned).unwrap();
+            let sent = http.0.borrow();
+            let object: serde_json::Map<String, Value> = owned
+                .iter()
+                .map(|f| (f.clone(), Value::Bool(true)))
+                .collect();
+            assert_eq!(
+                String::from_utf8_lossy(&sent[0].body),
+                serde_json::to_string(&Value::Object(object)).unwrap()
+            );
+            assert_eq!(
+                sent[0].path,
+                "/services/data/v62.0/sobjects/Lead/00Q5e00000AbCdEEAV"
+            );
+            assert_eq!(sent[0].method, Method::Patch);
+        }
+    }
 
     #[test]
     fn limit_info_is_parsed_with_extra_segments() {
