@@ -73,8 +73,15 @@ fn a_signed_webhook_is_recorded_then_pushed_and_bad_ones_are_rejected() {
     assert_eq!(status, 409, "{answer}");
     // Over the body cap.
     let big = format!("{{\"person_id\":\"{}\"}}", "x".repeat(2000));
-    let (status, _) = post_signed(&url, &big);
+    let (status, answer) = post_signed(&url, &big);
     assert_eq!(status, 413);
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("server.max_body_bytes (1024 bytes)")),
+        "{answer}"
+    );
     // Malformed but signed: refused to the sender.
     let (status, answer) = post_signed(&url, "{\"nope\":1}");
     assert_eq!(status, 400, "{answer}");
@@ -292,6 +299,62 @@ fn events_left_in_the_inbox_are_pushed_after_a_restart() {
         metric(&page, "unsubscribe_sync_inbox_depth"),
         Some(0.0),
         "{page}"
+    );
+    assert_eq!(server.terminate(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn an_event_that_keeps_failing_does_not_hold_back_the_events_behind_it() {
+    use unsubscribe_sync::{Storage, WriteOp};
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(seed());
+    write_config(dir.path(), &emu, "");
+    // One person's stored record is damaged: every push for them fails to
+    // record (a storage failure), and their event is kept for later.
+    {
+        let store = unsubscribe_sync::SqliteStorage::open(&dir.path().join("sync.db")).unwrap();
+        store
+            .write(vec![WriteOp::Set(
+                "p/p-damaged".into(),
+                b"{not json".to_vec(),
+            )])
+            .unwrap();
+    }
+    let server = Server::start(dir.path(), &[]);
+    let url = format!("{}/v1/unsubscribes", server.base);
+    let damaged = format!("{{\"person_id\":\"p-damaged\",\"salesforce_id\":\"{LEAD}\"}}");
+    let (status, answer) = post_signed(&url, &damaged);
+    assert_eq!(status, 202, "{answer}");
+    let fine = format!("{{\"person_id\":\"p-fine\",\"salesforce_id\":\"{CONTACT}\"}}");
+    let (status, answer) = post_signed(&url, &fine);
+    assert_eq!(status, 202, "{answer}");
+    // The event behind the failing one is pushed at once, not after it.
+    assert!(
+        eventually(Duration::from_secs(15), || emu
+            .record(CONTACT)
+            .unwrap()
+            .has_opted_out_of_email),
+        "the second event waited behind the failing one\n{}",
+        server.log()
+    );
+    // The failing one is kept (not lost, not dead-lettered) and was never
+    // written to Salesforce.
+    let (_, page) = get(&format!("{}/metrics", server.base));
+    assert_eq!(
+        metric(&page, "unsubscribe_sync_inbox_depth"),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        metric(&page, "unsubscribe_sync_dead_letters_total"),
+        Some(0.0),
+        "{page}"
+    );
+    assert!(!emu.record(LEAD).unwrap().has_opted_out_of_email);
+    assert!(
+        server.log().contains("p/p-damaged holds unreadable data"),
+        "{}",
+        server.log()
     );
     assert_eq!(server.terminate(Duration::from_secs(20)), Some(0));
 }

@@ -1,7 +1,8 @@
 //! The `serve` inbox: webhook events recorded durably (their own SQLite
 //! tables in the storage file, outside the component's key space) before
-//! the webhook is answered 202, then handed to the component in order by
-//! the single worker. On restart the inbox is drained first, so an accepted
+//! the webhook is answered 202, then handed to the component in arrival
+//! order by the single worker (an event deferred after a failure steps aside
+//! until its time; see [`Inbox::next`]). On restart the inbox is drained first, so an accepted
 //! event is never lost. Also remembers the signatures of accepted webhooks
 //! for the replay window, so a replayed request is refused even across a
 //! restart.
@@ -52,6 +53,17 @@ pub struct Event {
     pub attempts: u32,
     /// Not before this instant (ms).
     pub not_before: i64,
+}
+
+/// What [`Inbox::next`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// This event is due: hand it to the component.
+    Due(Event),
+    /// Every event waiting is deferred; the earliest is due at this instant.
+    WaitUntil(i64),
+    /// The inbox is empty.
+    Empty,
 }
 
 /// Why an event was not accepted.
@@ -147,38 +159,54 @@ impl Inbox {
         Ok(id)
     }
 
-    /// The oldest event, whether or not it is due (strict arrival order:
-    /// a deferred head waits, and the events behind it wait with it).
-    pub fn head(&self) -> Result<Option<Event>, StorageError> {
+    /// What the worker should do next at `now`: the oldest event that is
+    /// due, else when the earliest deferred one will be.
+    ///
+    /// Events come out in arrival order, but a deferred event (the
+    /// component could not record it: trouble with that person's stored
+    /// record, or settings it refuses) steps aside until its time, so one
+    /// event that keeps failing never holds back the events behind it. An
+    /// event overtaking an older one of the same person changes nothing: the
+    /// component orders a person's unsubscribes and re-subscribes by when
+    /// they occurred, and records the older one as stale.
+    pub fn next(&self, now: i64) -> Result<Next, StorageError> {
         let conn = self.conn()?;
-        conn.query_row(
-            "SELECT id, kind, body, attempts, not_before FROM inbox ORDER BY id LIMIT 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(|e| sql_error(&self.path, e))?
-        .map(|(id, kind, body, attempts, not_before)| {
+        let err = |e| sql_error(&self.path, e);
+        // In id order, so SQLite stops at the first due event: as cheap as
+        // reading the head while nothing is deferred.
+        let due = conn
+            .query_row(
+                "SELECT id, kind, body, attempts, not_before FROM inbox
+                 WHERE not_before <= ?1 ORDER BY id LIMIT 1",
+                params![now],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, u32>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        if let Some((id, kind, body, attempts, not_before)) = due {
             let kind = Kind::parse(&kind).ok_or_else(|| {
                 StorageError::Corrupt(format!("inbox event {id} has an unknown kind {kind:?}"))
             })?;
-            Ok(Event {
+            return Ok(Next::Due(Event {
                 id,
                 kind,
                 body,
                 attempts,
                 not_before,
-            })
-        })
-        .transpose()
+            }));
+        }
+        let earliest: Option<i64> = conn
+            .query_row("SELECT MIN(not_before) FROM inbox", [], |r| r.get(0))
+            .map_err(err)?;
+        Ok(earliest.map_or(Next::Empty, Next::WaitUntil))
     }
 
     /// Removes a handled event.
@@ -268,14 +296,25 @@ mod tests {
             Err(Refused::Replay)
         );
         assert_eq!(inbox.depth().unwrap(), 2);
-        let head = inbox.head().unwrap().unwrap();
-        assert_eq!((head.id, head.kind), (a, Kind::Unsubscribe));
+        let Next::Due(first) = inbox.next(1_002).unwrap() else {
+            panic!("a is due")
+        };
+        assert_eq!((first.id, first.kind), (a, Kind::Unsubscribe));
+        // Deferred, `a` steps aside: `b` comes out first...
         inbox.defer(a, "storage unavailable", 5_000).unwrap();
-        let head = inbox.head().unwrap().unwrap();
-        assert_eq!((head.id, head.attempts, head.not_before), (a, 1, 5_000));
+        let Next::Due(second) = inbox.next(1_003).unwrap() else {
+            panic!("b is due")
+        };
+        assert_eq!((second.id, second.kind), (b, Kind::Resubscribe));
+        inbox.dead(b, "invalid event", 1_004).unwrap();
+        // ...then nothing is due until `a`'s time, and then `a` is.
+        assert_eq!(inbox.next(1_005).unwrap(), Next::WaitUntil(5_000));
+        let Next::Due(again) = inbox.next(5_000).unwrap() else {
+            panic!("a is due again")
+        };
+        assert_eq!((again.id, again.attempts, again.not_before), (a, 1, 5_000));
         inbox.done(a).unwrap();
-        inbox.dead(b, "invalid event", 6_000).unwrap();
-        assert_eq!(inbox.head().unwrap(), None);
+        assert_eq!(inbox.next(5_001).unwrap(), Next::Empty);
         assert_eq!(inbox.dead_count().unwrap(), 1);
     }
 

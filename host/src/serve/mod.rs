@@ -24,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -215,17 +216,47 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response {
 async fn unsubscribe(
     State(s): State<Arc<Service>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
-    intake(s, Kind::Unsubscribe, headers, body).await
+    match body {
+        Ok(body) => intake(s, Kind::Unsubscribe, headers, body).await,
+        Err(rejection) => unreadable_body(&s, rejection),
+    }
 }
 
 async fn resubscribe(
     State(s): State<Arc<Service>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
-    intake(s, Kind::Resubscribe, headers, body).await
+    match body {
+        Ok(body) => intake(s, Kind::Resubscribe, headers, body).await,
+        Err(rejection) => unreadable_body(&s, rejection),
+    }
+}
+
+/// A body that could not be read (over `server.max_body_bytes`, or cut off),
+/// answered in JSON like every other refusal, so a sender's error handling
+/// sees one shape.
+fn unreadable_body(s: &Service, rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    let (label, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        (
+            "too_large",
+            format!(
+                "the body is larger than server.max_body_bytes ({} bytes); send one event per request or raise the limit",
+                s.app.config.server.max_body_bytes
+            ),
+        )
+    } else {
+        (
+            "unreadable_body",
+            format!("the body could not be read: {}", rejection.body_text()),
+        )
+    };
+    s.metrics.rejected(label);
+    tracing::warn!(reason = label, "webhook refused");
+    reply(status, serde_json::json!({ "error": message }))
 }
 
 async fn intake(
@@ -368,15 +399,15 @@ fn worker_loop(s: &Service) {
     let mut run_due = clock.now_ms();
     while !s.shutdown.load(Ordering::SeqCst) {
         let now = clock.now_ms();
-        // Inbox events first, in arrival order; a deferred head waits, and
-        // the events behind it wait with it.
-        let inbox_wake = match s.inbox.head() {
-            Ok(Some(ev)) if ev.not_before <= now => {
+        // Inbox events first, in arrival order; a deferred event steps
+        // aside until its time, so it never holds back the ones behind it.
+        let inbox_wake = match s.inbox.next(now) {
+            Ok(inbox::Next::Due(ev)) => {
                 handle_event(s, &mut plan, ev, now);
                 continue;
             }
-            Ok(Some(ev)) => Some(ev.not_before),
-            Ok(None) => None,
+            Ok(inbox::Next::WaitUntil(at)) => Some(at),
+            Ok(inbox::Next::Empty) => None,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the inbox");
                 Some(now + DEFER_MS)
