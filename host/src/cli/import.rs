@@ -1,14 +1,16 @@
 //! `import`: many unsubscribes (CSV or JSON lines) recorded for the next
-//! nightly run, in batches, with a progress bar.
+//! nightly run, read and recorded a batch at a time (so a file of millions
+//! of rows never sits in memory whole), with a progress bar.
 
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::app::App;
+use super::import_lines::{self, ImportLine};
 use super::output::{answer, describe_sync_error, print_json};
-use super::{Cli, CmdResult, Exit, Failure, input};
+use super::{Cli, CmdResult, Exit, Failure};
 use crate::api;
 
 /// Events per call: each call is bounded by the deadline and memory cap.
@@ -57,20 +59,6 @@ struct Summary {
 
 /// Runs `import`.
 pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
-    let (text, name) = match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
-        Some(p) => (
-            std::fs::read_to_string(p)
-                .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?,
-            p.display().to_string(),
-        ),
-        None => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| Failure::usage(format!("reading stdin: {e}")))?;
-            (s, "stdin".to_string())
-        }
-    };
     let format =
         args.format
             .unwrap_or_else(|| match args.file.as_ref().and_then(|p| p.extension()) {
@@ -79,41 +67,76 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
             });
     let app = App::load(cli)?;
     let now = app.caps.clock.now_ms();
-    let lines = match format {
-        Format::Csv => {
-            input::parse_csv(&text, now).map_err(|e| Failure::usage(format!("{name}: {e}")))?
-        }
-        Format::Jsonl => input::parse_jsonl(&text, now),
+    // The bar follows the bytes read (the file's size is known; the number
+    // of events is not until the end); on stdin it counts events.
+    let show = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (source, name, bar): (Box<dyn Read>, String, ProgressBar) =
+        match args.file.as_deref().filter(|p| p.as_os_str() != "-") {
+            Some(p) => {
+                let file = std::fs::File::open(p)
+                    .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
+                let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let bar = if show {
+                    ProgressBar::new(size).with_style(style(
+                        "{spinner} importing [{bar:40}] {bytes}/{total_bytes} {msg} ({eta})",
+                    ))
+                } else {
+                    ProgressBar::hidden()
+                };
+                (Box::new(bar.wrap_read(file)), p.display().to_string(), bar)
+            }
+            None => {
+                let bar = if show {
+                    ProgressBar::new_spinner().with_style(style("{spinner} importing {msg}"))
+                } else {
+                    ProgressBar::hidden()
+                };
+                (Box::new(std::io::stdin()), "stdin".to_string(), bar)
+            }
+        };
+    let reader = BufReader::with_capacity(256 << 10, source);
+    let lines: Box<dyn Iterator<Item = ImportLine>> = match format {
+        Format::Csv => Box::new(
+            import_lines::read_csv(reader, now)
+                .map_err(|e| Failure::usage(format!("{name}: {e}")))?,
+        ),
+        Format::Jsonl => Box::new(import_lines::read_jsonl(reader, now)),
     };
     let mut summary = Summary::default();
-    let mut events = Vec::new();
-    for l in lines {
-        match l {
-            Ok(e) => events.push(e),
-            Err(bad) => summary.unreadable.push(bad),
-        }
-    }
-    let bar = if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressBar::new(events.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} importing [{bar:40}] {pos}/{len} ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    for (n, chunk) in events.chunks(BATCH).enumerate() {
-        let s = answer(app.runtime.import(&app.caps, app.settings(), chunk))?;
+    let mut events = 0usize;
+    let mut batch = Vec::with_capacity(BATCH);
+    let send = |batch: &mut Vec<api::UnsubscribeEvent>,
+                summary: &mut Summary,
+                first_index: usize|
+     -> Result<(), Failure> {
+        let s = answer(app.runtime.import(&app.caps, app.settings(), batch))?;
         summary.added += s.added;
         summary.updated += s.updated;
         summary.unchanged += s.unchanged;
         summary.without_salesforce_id += s.without_salesforce_id;
         for mut p in s.problems {
-            p.index += (n * BATCH) as u32;
+            p.index += first_index as u32;
             summary.problems.push(p);
         }
-        bar.inc(chunk.len() as u64);
+        batch.clear();
+        Ok(())
+    };
+    for line in lines {
+        match line {
+            Ok(e) => {
+                batch.push(e);
+                events += 1;
+                if batch.len() == BATCH {
+                    send(&mut batch, &mut summary, events - BATCH)?;
+                    bar.set_message(format!("{events} events"));
+                }
+            }
+            Err(bad) => summary.unreadable.push(bad),
+        }
+    }
+    if !batch.is_empty() {
+        let first = events - batch.len();
+        send(&mut batch, &mut summary, first)?;
     }
     bar.finish_and_clear();
     if args.json {
@@ -121,7 +144,7 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
     } else {
         println!(
             "imported {} events from {name}: {} added, {} updated, {} unchanged, {} without a Salesforce ID",
-            events.len(),
+            events,
             summary.added,
             summary.updated,
             summary.unchanged,
@@ -146,4 +169,12 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
     }
     let refused = summary.problems.iter().any(|p| !p.recorded) || !summary.unreadable.is_empty();
     Ok(if refused { Exit::Usage } else { Exit::Ok })
+}
+
+/// A progress style from a template (the templates here are fixed, so a
+/// failure falls back to the default rather than failing the import).
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }

@@ -254,122 +254,26 @@ pub fn read_event_text(arg: Option<&str>, file: Option<&Path>) -> Result<String,
     }
 }
 
-/// One parsed line of an import; `Err` carries the line number and why.
-pub type ImportLine = Result<api::UnsubscribeEvent, (usize, String)>;
-
-/// Parses JSON lines (one unsubscribe per line; blank lines skipped).
-pub fn parse_jsonl(text: &str, now_ms: i64) -> Vec<ImportLine> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            if l.len() > MAX_EVENT_BYTES {
-                return Err((
-                    i + 1,
-                    format!(
-                        "the line is longer than {} MiB; an event is one small JSON object",
-                        MAX_EVENT_BYTES >> 20
-                    ),
-                ));
-            }
-            unsubscribe_from_json(l, now_ms, "import").map_err(|e| (i + 1, e))
-        })
-        .collect()
-}
-
-/// Parses CSV with a header row naming the columns `person_id` (required),
-/// `salesforce_id`, `email`, `source`, `occurred_at`. An empty file holds no
-/// events. Values may be quoted (RFC 4180: commas, quotes and line breaks
-/// inside quotes); a record's line number is where it starts.
-pub fn parse_csv(text: &str, now_ms: i64) -> Result<Vec<ImportLine>, String> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("CSV header: {e}"))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let person = col("person_id").ok_or("the CSV header has no person_id column")?;
-    let known = [
-        "person_id",
-        "salesforce_id",
-        "email",
-        "source",
-        "occurred_at",
-    ];
-    if let Some(unknown) = headers
-        .iter()
-        .find(|h| !known.iter().any(|k| k.eq_ignore_ascii_case(h)))
-    {
-        return Err(format!(
-            "the CSV header has an unknown column {unknown:?} (expected {})",
-            known.join(", ")
-        ));
-    }
-    if let Some((i, twice)) = headers.iter().enumerate().find(|(i, h)| {
-        headers
-            .iter()
-            .take(*i)
-            .any(|earlier| earlier.eq_ignore_ascii_case(h))
-    }) {
-        return Err(format!(
-            "the CSV header names the column {twice:?} twice (column {})",
-            i + 1
-        ));
-    }
-    let (sfid, email, source, at) = (
-        col("salesforce_id"),
-        col("email"),
-        col("source"),
-        col("occurred_at"),
-    );
-    let mut out = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line() as usize;
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line() as usize);
-                out.push(Err((line, format!("CSV: {e}"))));
-                // A reader error other than a field-count mismatch (bad
-                // UTF-8 is caught before parsing) cannot be resumed safely.
-                if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
-                    continue;
-                }
-                break;
-            }
-        }
-        let line = record.position().map_or(line, |p| p.line() as usize);
-        if record.as_slice().len() > MAX_EVENT_BYTES {
-            out.push(Err((
-                line,
-                format!(
-                    "the record is longer than {} MiB; an event is a few small values",
-                    MAX_EVENT_BYTES >> 20
-                ),
-            )));
-            continue;
-        }
-        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::to_string);
-        let person_id = get(Some(person)).unwrap_or_default();
-        let event = check_person_id(&person_id)
-            .and_then(|()| parse_time(get(at).map(TimeInput::Text), now_ms, "occurred_at"))
-            .map(|occurred_at| api::UnsubscribeEvent {
-                person_id,
-                salesforce_id: non_empty(get(sfid)),
-                email: non_empty(get(email)),
-                source: non_empty(get(source)).unwrap_or_else(|| "import".into()),
-                occurred_at,
-            });
-        out.push(event.map_err(|e| (line, e)));
-    }
-    Ok(out)
+/// An unsubscribe from the text fields of an import record (a CSV row):
+/// the person ID checked, `occurred_at` parsed (empty: now), blank values
+/// dropped, the source defaulting to `import`.
+pub(crate) fn unsubscribe_from_fields(
+    person_id: String,
+    salesforce_id: Option<String>,
+    email: Option<String>,
+    source: Option<String>,
+    occurred_at: Option<String>,
+    now_ms: i64,
+) -> Result<api::UnsubscribeEvent, String> {
+    check_person_id(&person_id)?;
+    let occurred_at = parse_time(occurred_at.map(TimeInput::Text), now_ms, "occurred_at")?;
+    Ok(api::UnsubscribeEvent {
+        person_id,
+        salesforce_id: non_empty(salesforce_id),
+        email: non_empty(email),
+        source: non_empty(source).unwrap_or_else(|| "import".into()),
+        occurred_at,
+    })
 }
 
 #[cfg(test)]
@@ -396,25 +300,6 @@ mod tests {
             unsubscribe_from_json(r#"{"person_id":"p1","occurred_at":"yesterday"}"#, 5, "cli")
                 .is_err()
         );
-    }
-
-    #[test]
-    fn csv_and_jsonl_imports_report_bad_lines_by_number() {
-        let csv =
-            "person_id,salesforce_id,occurred_at\np1,00Q5e00000AbCdEEAV,1000\np2,,not-a-time\n";
-        let lines = parse_csv(csv, 7).unwrap();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].as_ref().unwrap().occurred_at, 1000);
-        assert_eq!(lines[1].as_ref().unwrap_err().0, 3);
-        assert!(
-            parse_csv("email\nx@y\n", 0)
-                .unwrap_err()
-                .contains("person_id")
-        );
-        let jl = "{\"person_id\":\"a\"}\n\n{\"nope\":1}\n";
-        let lines = parse_jsonl(jl, 0);
-        assert!(lines[0].is_ok());
-        assert_eq!(lines[1].as_ref().unwrap_err().0, 3);
     }
 
     #[test]
@@ -498,50 +383,6 @@ mod tests {
             event_text(b"{\"person_id\":\"p\xff\"}".to_vec(), "on stdin")
                 .unwrap_err()
                 .contains("not UTF-8 (invalid byte at offset 15)")
-        );
-        let lines = parse_jsonl(&format!("{{\"person_id\":\"{big}\"}}\n"), 0);
-        assert!(
-            lines[0]
-                .as_ref()
-                .unwrap_err()
-                .1
-                .contains("longer than 1 MiB")
-        );
-    }
-
-    #[test]
-    fn csv_values_may_hold_quotes_commas_and_line_breaks() {
-        let csv = "person_id,email\n\"p,1\",\"\"\"O'Brien, Pat\"\" <pat@x.com>\"\n\"p\n2\",x@y\n,z@y\np3,a,b\np4,\"multi\nline@x.com\"\n";
-        let lines = parse_csv(csv, 0).unwrap();
-        let first = lines[0].as_ref().unwrap();
-        assert_eq!(first.person_id, "p,1");
-        assert_eq!(first.email.as_deref(), Some("\"O'Brien, Pat\" <pat@x.com>"));
-        assert_eq!(lines[1].as_ref().unwrap_err().0, 3, "{:?}", lines[1]);
-        assert!(
-            lines[1]
-                .as_ref()
-                .unwrap_err()
-                .1
-                .contains("control characters")
-        );
-        assert_eq!(
-            lines[2].as_ref().unwrap_err(),
-            &(5, "person_id is empty".to_string())
-        );
-        assert!(
-            lines[3].as_ref().unwrap_err().1.contains("CSV"),
-            "{:?}",
-            lines[3]
-        );
-        assert_eq!(
-            lines[4].as_ref().unwrap().email.as_deref(),
-            Some("multi\nline@x.com")
-        );
-        assert!(parse_csv("", 0).unwrap().is_empty());
-        assert!(
-            parse_csv("person_id,Person_ID\na,b\n", 0)
-                .unwrap_err()
-                .contains("twice")
         );
     }
 }

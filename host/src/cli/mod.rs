@@ -12,6 +12,7 @@ mod check;
 mod demo;
 mod emulator;
 mod import;
+pub(crate) mod import_lines;
 mod init;
 pub(crate) mod input;
 mod nightly;
