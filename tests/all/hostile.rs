@@ -316,6 +316,16 @@ impl Row {
         }
     }
 
+    /// The host's entry points record the person ID without its surrounding
+    /// whitespace (as CSV import always did); the component, called directly,
+    /// records it exactly as given.
+    fn person_trimmed_by_the_host(mut self) -> Row {
+        let exact = self.expect.clone();
+        let trimmed = self.recorded().person.trim().to_string();
+        self.recorded().person = trimmed;
+        self.except(Entry::Component, exact)
+    }
+
     fn held_as(mut self, id: &'static str) -> Row {
         self.recorded().sfid = Some(id);
         self
@@ -644,6 +654,12 @@ fn rows() -> Vec<Row> {
             ev("p-\u{202e}txt.exe\u{200b}"),
         ),
         Row::event("a person ID that looks like a flag", ev("--help")),
+        Row::event(
+            "a person ID padded with spaces",
+            ev("  p-padded  ").sfid(CONTACT),
+        )
+        .held_as(CONTACT)
+        .person_trimmed_by_the_host(),
         // Salesforce IDs.
         Row::event("15-character Lead ID", ev("p-id15").sfid(LEAD15)).held_as(LEAD),
         Row::event(

@@ -171,6 +171,20 @@ fn check_person_id(person_id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A person ID as sent, without surrounding ASCII whitespace (what CSV
+/// import does with every value, so a person is the same person whichever
+/// way their events arrive), checked against the contract.
+pub(crate) fn person_id_from(raw: String) -> Result<String, String> {
+    let trimmed = raw.trim_matches(|c: char| c.is_ascii_whitespace());
+    let person_id = if trimmed.len() == raw.len() {
+        raw
+    } else {
+        trimmed.to_string()
+    };
+    check_person_id(&person_id)?;
+    Ok(person_id)
+}
+
 /// Parses one unsubscribe from JSON.
 pub fn unsubscribe_from_json(
     text: &str,
@@ -178,9 +192,8 @@ pub fn unsubscribe_from_json(
     default_source: &str,
 ) -> Result<api::UnsubscribeEvent, String> {
     let i: UnsubscribeInput = parse_object(text, "an unsubscribe event")?;
-    check_person_id(&i.person_id)?;
     Ok(api::UnsubscribeEvent {
-        person_id: i.person_id,
+        person_id: person_id_from(i.person_id)?,
         salesforce_id: non_empty(i.salesforce_id),
         email: non_empty(i.email),
         source: non_empty(i.source).unwrap_or_else(|| default_source.to_string()),
@@ -195,9 +208,8 @@ pub fn resubscribe_from_json(
     default_source: &str,
 ) -> Result<api::ResubscribeEvent, String> {
     let i: ResubscribeInput = parse_object(text, "a re-subscribe event")?;
-    check_person_id(&i.person_id)?;
     Ok(api::ResubscribeEvent {
-        person_id: i.person_id,
+        person_id: person_id_from(i.person_id)?,
         source: non_empty(i.source).unwrap_or_else(|| default_source.to_string()),
         occurred_at: parse_time(i.occurred_at, now_ms, "occurred_at")?,
     })
@@ -265,7 +277,7 @@ pub(crate) fn unsubscribe_from_fields(
     occurred_at: Option<String>,
     now_ms: i64,
 ) -> Result<api::UnsubscribeEvent, String> {
-    check_person_id(&person_id)?;
+    let person_id = person_id_from(person_id)?;
     let occurred_at = parse_time(occurred_at.map(TimeInput::Text), now_ms, "occurred_at")?;
     Ok(api::UnsubscribeEvent {
         person_id,
@@ -365,6 +377,27 @@ mod tests {
         assert!(e(r#"{"person_id":"a\u0000b"}"#).contains("control characters"));
         assert!(
             e(&format!(r#"{{"person_id":"{}"}}"#, "x".repeat(256))).contains("longer than 255")
+        );
+        // Surrounding whitespace is not part of the ID (as in CSV imports).
+        assert_eq!(
+            unsubscribe_from_json(r#"{"person_id":"  p1 \t"}"#, 5, "cli")
+                .unwrap()
+                .person_id,
+            "p1"
+        );
+        assert_eq!(
+            resubscribe_from_json(r#"{"person_id":" p1"}"#, 5, "cli")
+                .unwrap()
+                .person_id,
+            "p1"
+        );
+        assert_eq!(e(r#"{"person_id":"  "}"#), "person_id is empty");
+        assert_eq!(
+            unsubscribe_from_json(r#"{"person_id":"p 1"}"#, 5, "cli")
+                .unwrap()
+                .person_id,
+            "p 1",
+            "inner spaces are kept"
         );
         let ok = format!(r#"{{"person_id":"{}"}}"#, "\u{1F642}".repeat(255));
         assert!(unsubscribe_from_json(&ok, 5, "cli").is_ok());
