@@ -24,6 +24,18 @@ const CSV_COLUMNS: [&str; 5] = [
     "occurred_at",
 ];
 
+/// What reading one line of JSON lines gave.
+enum LineRead {
+    /// The end of the input.
+    End,
+    /// A line that fit, in the buffer.
+    Line,
+    /// A line over the cap (skipped).
+    TooLong,
+    /// Reading failed.
+    Failed(String),
+}
+
 /// JSON lines (one unsubscribe per line; blank lines skipped), read lazily.
 pub struct JsonLines<R> {
     reader: R,
@@ -46,18 +58,19 @@ pub fn read_jsonl<R: BufRead>(reader: R, now_ms: i64) -> JsonLines<R> {
 
 impl<R: BufRead> JsonLines<R> {
     /// Reads the next line into `buf` (without its line break), at most
-    /// [`MAX_EVENT_BYTES`] of it: `Ok(false)` at the end, `Ok(true)` for a
-    /// line that fit, `Err(true)` for one that did not (the rest of it is
-    /// skipped), `Err(false)` if reading failed.
-    fn next_line(&mut self) -> Result<bool, (bool, String)> {
+    /// [`MAX_EVENT_BYTES`] of it; a longer line is skipped to its end.
+    fn next_line(&mut self) -> LineRead {
         self.buf.clear();
         let cap = MAX_EVENT_BYTES as u64 + 1;
         let n = (&mut self.reader)
             .take(cap)
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| (false, format!("reading: {e}")))?;
+            .read_until(b'\n', &mut self.buf);
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => return LineRead::Failed(format!("reading: {e}")),
+        };
         if n == 0 {
-            return Ok(false);
+            return LineRead::End;
         }
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
@@ -69,18 +82,21 @@ impl<R: BufRead> JsonLines<R> {
             let mut skipped = Vec::new();
             loop {
                 skipped.clear();
-                let n = (&mut self.reader)
+                let n = match (&mut self.reader)
                     .take(64 << 10)
                     .read_until(b'\n', &mut skipped)
-                    .map_err(|e| (false, format!("reading: {e}")))?;
+                {
+                    Ok(n) => n,
+                    Err(e) => return LineRead::Failed(format!("reading: {e}")),
+                };
                 if n == 0 || skipped.last() == Some(&b'\n') {
                     break;
                 }
             }
             self.buf.clear();
-            return Err((true, String::new()));
+            return LineRead::TooLong;
         }
-        Ok(true)
+        LineRead::Line
     }
 }
 
@@ -92,8 +108,8 @@ impl<R: BufRead> Iterator for JsonLines<R> {
             self.line += 1;
             let line = self.line;
             match self.next_line() {
-                Ok(false) => self.done = true,
-                Ok(true) => {
+                LineRead::End => self.done = true,
+                LineRead::Line => {
                     let text = match std::str::from_utf8(&self.buf) {
                         Ok(text) => text,
                         Err(e) => {
@@ -113,7 +129,7 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                         unsubscribe_from_json(text, self.now_ms, "import").map_err(|e| (line, e)),
                     );
                 }
-                Err((true, _)) => {
+                LineRead::TooLong => {
                     return Some(Err((
                         line,
                         format!(
@@ -122,7 +138,7 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                         ),
                     )));
                 }
-                Err((false, why)) => {
+                LineRead::Failed(why) => {
                     self.done = true;
                     return Some(Err((line, why)));
                 }
