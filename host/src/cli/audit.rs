@@ -94,12 +94,10 @@ pub fn render(trail: &api::AuditTrail) -> String {
 /// Runs `audit`.
 pub fn run(cli: &Cli, args: &AuditArgs) -> CmdResult {
     let app = App::load(cli)?;
-    // Person IDs are recorded without surrounding whitespace (see
-    // `input::person_id_from`), so they are looked up the same way.
-    let person_id = args
-        .person_id
-        .trim_matches(|c: char| c.is_ascii_whitespace());
-    match answer(app.runtime.audit(&app.caps, person_id))? {
+    // Looked up as every entry point records it (without surrounding
+    // whitespace), and refused as they would refuse it.
+    let person_id = super::input::person_id_from(args.person_id.clone()).map_err(Failure::usage)?;
+    match answer(app.runtime.audit(&app.caps, &person_id))? {
         Some(trail) => {
             if args.json {
                 print_json(&trail)?;

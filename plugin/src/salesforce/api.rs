@@ -89,7 +89,21 @@ impl<'a> OrgApi<'a> {
 
     /// The `/services/data/vNN.0` prefix.
     pub fn base(&self) -> String {
-        format!("/services/data/v{}", self.version)
+        ["/services/data/v", &self.version].concat()
+    }
+
+    /// `{base}/sobjects/{Object}/{id}`: one record. Built in one allocation,
+    /// without the formatting machinery: every push sends one.
+    fn record_path(&self, target: &RecordRef) -> String {
+        [
+            "/services/data/v",
+            &self.version,
+            "/sobjects/",
+            target.object.api_name(),
+            "/",
+            &target.id,
+        ]
+        .concat()
     }
 
     /// Whether the next request may be sent; `Err` names the limit it breaks.
@@ -231,18 +245,9 @@ impl<'a> OrgApi<'a> {
             body.extend_from_slice(b":true");
         }
         body.push(b'}');
-        let path = [
-            "/services/data/v",
-            &self.version,
-            "/sobjects/",
-            target.object.api_name(),
-            "/",
-            &target.id,
-        ]
-        .concat();
         let request = HttpRequest {
             method: Method::Patch,
-            path,
+            path: self.record_path(target),
             headers: vec![("Content-Type".into(), "application/json".into())],
             body,
         };
@@ -255,13 +260,9 @@ impl<'a> OrgApi<'a> {
         target: &RecordRef,
         fields: &[&str],
     ) -> Result<Value, RequestError> {
-        let path = format!(
-            "{}/sobjects/{}/{}?fields={}",
-            self.base(),
-            target.object.api_name(),
-            target.id,
-            soql::encode_component(&fields.join(","))
-        );
+        let mut path = self.record_path(target);
+        path.push_str("?fields=");
+        path.push_str(&soql::encode_component(&fields.join(",")));
         let response = self.send(CallKind::Record, Self::get(path))?;
         parse_json(&response.body)
     }
@@ -397,23 +398,6 @@ fn parse_json(body: &[u8]) -> Result<Value, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// Records requests and answers 204.
-    #[derive(Default)]
-    struct Recorder(RefCell<Vec<HttpRequest>>);
-
-    impl Http for Recorder {
-        fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
-            self.0.borrow_mut().push(request);
-            Ok(HttpResponse {
-                status: 204,
-                headers: Vec::new(),
-                body: Vec::new(),
-            })
-        }
-    }
-
     #[test]
     fn a_patch_body_is_what_a_json_object_of_the_fields_serializes_to() {
         let cases: [&[&str]; 4] = [
@@ -422,8 +406,10 @@ mod tests {
             &["Zed_Opt_Out__c", "HasOptedOutOfEmail", "Abc__c"],
             &["ns__Opt_Out__c", "ns__Opt_Out__c"],
         ];
+        let path = "/services/data/v62.0/sobjects/Lead/00Q5e00000AbCdEEAV";
         for fields in cases {
-            let http = Recorder::default();
+            let http = crate::testing::ScriptedHttp::default();
+            http.expect(Method::Patch, path, 204, "");
             let mut api = OrgApi::new(&http, "62.0");
             let owned: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
             let target = RecordRef {
@@ -431,7 +417,8 @@ mod tests {
                 id: "00Q5e00000AbCdEEAV".into(),
             };
             api.patch_record(&target, &owned).unwrap();
-            let sent = http.0.borrow();
+            http.assert_done();
+            let sent = http.sent.borrow();
             let object: serde_json::Map<String, Value> = owned
                 .iter()
                 .map(|f| (f.clone(), Value::Bool(true)))
@@ -440,11 +427,6 @@ mod tests {
                 String::from_utf8_lossy(&sent[0].body),
                 serde_json::to_string(&Value::Object(object)).unwrap()
             );
-            assert_eq!(
-                sent[0].path,
-                "/services/data/v62.0/sobjects/Lead/00Q5e00000AbCdEEAV"
-            );
-            assert_eq!(sent[0].method, Method::Patch);
         }
     }
 
