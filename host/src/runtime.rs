@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Linker, Lower, ResourceTable,
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Linker, Lower, ResourceTable, Val,
 };
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::WasiCtx;
@@ -156,6 +157,27 @@ impl Exports {
             status: f("status")?,
             audit: f("audit")?,
             drain_retries: f("drain-retries")?,
+        })
+    }
+}
+
+impl Exports {
+    /// The export's WIT name as a `'static` (error values carry it) and its
+    /// index, for a call by name.
+    fn named(&self, name: &str) -> Option<(&'static str, &ComponentExportIndex)> {
+        Some(match name {
+            "validate-settings" => ("validate-settings", &self.validate_settings),
+            "push" => ("push", &self.push),
+            "resubscribe" => ("resubscribe", &self.resubscribe),
+            "import" => ("import", &self.import),
+            "nightly" => ("nightly", &self.nightly),
+            "report-items" => ("report-items", &self.report_items),
+            "next-nightly" => ("next-nightly", &self.next_nightly),
+            "check" => ("check", &self.check),
+            "status" => ("status", &self.status),
+            "audit" => ("audit", &self.audit),
+            "drain-retries" => ("drain-retries", &self.drain_retries),
+            _ => return None,
         })
     }
 }
@@ -617,5 +639,48 @@ impl Runtime {
         max: u32,
     ) -> Result<Result<api::DrainSummary, api::SyncError>, HostError> {
         self.invoke(caps, "drain-retries", &self.exports.drain_retries, (s, max))
+    }
+}
+
+/// Dynamically typed calls, for callers that handle the WIT's values
+/// generically from the export's type (the fixture suite reads them from
+/// JSON) instead of through the generated Rust types. Same store, limits and
+/// error classification as the typed calls above.
+impl Runtime {
+    /// The type of the `sync` export named `name` (its WIT name, such as
+    /// `push` or `drain-retries`); none when there is no such function.
+    pub fn export_type(&self, name: &str) -> Option<ComponentFunc> {
+        self.exports.named(name)?;
+        let component = self.pre.instance_pre().component().component_type();
+        let ComponentItem::ComponentInstance(sync) =
+            component.get_export(&self.engine, SYNC_INTERFACE)?.ty
+        else {
+            return None;
+        };
+        match sync.get_export(&self.engine, name)?.ty {
+            ComponentItem::ComponentFunc(func) => Some(func),
+            _ => None,
+        }
+    }
+
+    /// Calls the `sync` export named `name` with `args`, which must match its
+    /// [`export_type`](Self::export_type); returns its results.
+    pub fn call_dynamic(
+        &self,
+        caps: &Capabilities,
+        name: &str,
+        args: &[Val],
+    ) -> Result<Vec<Val>, HostError> {
+        let (export, index) = self.exports.named(name).ok_or_else(|| {
+            HostError::Incompatible(format!("{SYNC_INTERFACE} has no function `{name}`"))
+        })?;
+        self.call(caps, export, |instance, store| {
+            let func = instance
+                .get_func(&mut *store, index)
+                .ok_or_else(|| wasmtime::format_err!("`{export}` is not a function"))?;
+            let mut results = vec![Val::Bool(false); func.ty(&*store).results().len()];
+            func.call(&mut *store, args, &mut results)?;
+            Ok(results)
+        })
     }
 }

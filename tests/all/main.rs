@@ -20,3 +20,5 @@ mod storage;
 mod webhook;
 // The WIT-defined fixture suite over tests/fixtures/*.json.
 mod fixtures;
+// WIT values as the fixtures' JSON.
+mod wit_json;
