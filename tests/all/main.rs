@@ -3,6 +3,7 @@
 //! - `sandbox`: the hostile guest against every bound of the runtime.
 //! - `http_client`: the real HTTP client (OAuth refresh, origins, caps) against the emulator.
 //! - `cli`, `webhook`, `e2e`, `schedule`: the `unsubscribe-sync` binary end to end.
+//! - `scenario`: the emulator scenario every host (Rust, Node, Python) runs.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -14,6 +15,7 @@ mod hostile;
 mod http_client;
 mod sandbox;
 mod scale;
+mod scenario;
 mod schedule;
 mod soak;
 mod storage;
