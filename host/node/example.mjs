@@ -1,7 +1,7 @@
 // The kit's example: a pre-flight check, one push and the status against an
 // org. Run against the bundled emulator:
 //   cargo run -p sf-emulator -- --seed tests/sf-emulator/examples/org.json --port 8080
-//   node example.js http://127.0.0.1:8080
+//   node example.mjs http://127.0.0.1:8080
 import { UnsubscribeSync, defaultSettings } from 'unsubscribe-sync';
 
 const base = process.argv[2] ?? 'http://127.0.0.1:8080';
