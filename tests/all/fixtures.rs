@@ -266,6 +266,21 @@ fn arg<T: for<'de> Deserialize<'de>>(v: &Value, what: &str) -> T {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("fixture argument {what}: {e}"))
 }
 
+/// An event as the fixture gives it, with `received_at` set to the step's
+/// clock when the fixture leaves it out: the host received the event at the
+/// moment it calls the component.
+fn received_now(event: &Value, now: i64) -> Value {
+    match event {
+        Value::Object(o) if !o.contains_key("received_at") => {
+            let mut o = o.clone();
+            o.insert("received_at".into(), now.into());
+            Value::Object(o)
+        }
+        Value::Array(events) => Value::Array(events.iter().map(|e| received_now(e, now)).collect()),
+        other => other.clone(),
+    }
+}
+
 fn result<T: Serialize, E: Serialize>(r: Result<T, E>) -> Value {
     serde_json::to_value(r).unwrap()
 }
@@ -284,6 +299,12 @@ fn call(
         .and_then(|o| o.iter().next())
         .ok_or("a step's call must be {\"export\": arguments}")?;
     let host = |e: unsubscribe_sync::HostError| format!("host error: {e}");
+    let args = &match name.as_str() {
+        "push" | "resubscribe" | "import" => {
+            received_now(args, unsubscribe_sync::Clock::now_ms(clock))
+        }
+        _ => args.clone(),
+    };
     Ok(match name.as_str() {
         "validate_settings" => result(rt.validate_settings(caps, settings).map_err(host)?),
         "push" => result(rt.push(caps, settings, &arg(args, "push")).map_err(host)?),

@@ -32,6 +32,8 @@ fn kind(k: api::AuditKind) -> &'static str {
         api::AuditKind::Queued => "queued",
         api::AuditKind::Failed => "FAILED",
         api::AuditKind::Redirected => "redirected",
+        api::AuditKind::FieldOwed => "field owed",
+        api::AuditKind::Superseded => "superseded",
     }
 }
 

@@ -154,6 +154,7 @@ fn kind(k: api::ItemKind) -> &'static str {
         api::ItemKind::Redirected => "redirected",
         api::ItemKind::Failed => "FAILED",
         api::ItemKind::SkippedNoSalesforceId => "skipped (no ID)",
+        api::ItemKind::FieldOwed => "field owed",
     }
 }
 

@@ -82,9 +82,10 @@ pub fn describe_resubscribe(o: &api::ResubscribeOutcome) -> String {
 pub fn describe_sync_error(e: &api::SyncError) -> String {
     use api::SyncError as E;
     match e {
-        E::InvalidSettings(t) => {
-            format!("invalid settings: {t} (fix the [settings] of the config)")
-        }
+        E::InvalidSettings(p) => format!(
+            "invalid settings: {}: {} (fix it in the [settings] of the config)",
+            p.setting, p.reason
+        ),
         E::InvalidEvent(t) => format!("invalid event: {t} (not recorded; fix the sender)"),
         E::InvalidSalesforceId(p) => format!(
             "invalid Salesforce ID {:?}: {} (the unsubscribe was recorded without an ID; send the right ID)",
