@@ -26,6 +26,7 @@ const pushed = sync.push(settings, {
   email: 'a@x.com',
   source: 'link',
   occurredAt: BigInt(Date.now()),
+  receivedAt: BigInt(Date.now()),
 });
 console.log('push:', pushed.tag === 'ok' ? pushed.val.tag : pushed.val);
 

@@ -1,5 +1,5 @@
 //! The one `bindgen!` of the host: Rust types and traits generated from
-//! `wit/` (package `unsubscribe-sync:salesforce@0.1.0`, world
+//! `wit/` (package `unsubscribe-sync:salesforce@0.2.0`, world
 //! `unsubscribe-sync`), shared with the plugin through the same directory.
 //!
 //! Every import is `trappable` and the two WIT error types (`http-error`,

@@ -99,6 +99,52 @@ pub struct ServerSection {
     pub retry_batch: u32,
 }
 
+/// The TOML key of each setting the component names (by its WIT name) in
+/// an `invalid-settings` error.
+const SETTING_KEYS: [(&str, &str); 11] = [
+    ("sync-enabled", "settings.sync_enabled"),
+    ("email-opt-out", "settings.email_opt_out"),
+    ("sales-opt-out-field", "settings.sales_opt_out_field"),
+    ("api-version", "settings.api_version"),
+    ("bulk-threshold", "settings.bulk_threshold"),
+    ("budget.max-calls", "settings.budget.max_calls"),
+    (
+        "budget.max-percent-of-remaining",
+        "settings.budget.max_percent_of_remaining",
+    ),
+    ("budget.reserve", "settings.budget.reserve"),
+    ("schedule.hour", "schedule.hour"),
+    ("schedule.minute", "schedule.minute"),
+    ("schedule.time-zone", "schedule.time_zone"),
+];
+
+/// The TOML key for a setting named by its WIT name.
+pub fn toml_key(setting: &str) -> String {
+    SETTING_KEYS
+        .iter()
+        .find(|(wit, _)| *wit == setting)
+        .map_or_else(
+            || format!("settings ({setting})"),
+            |(_, key)| key.to_string(),
+        )
+}
+
+/// The 1-based line of `key` (`settings.budget.reserve`) in TOML `text`: the
+/// line that sets its last part inside its table, if the file sets it.
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = key.rsplit_once('.')?;
+    let mut in_table = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            in_table = header.trim_end_matches(']').trim() == table;
+        } else if in_table && line.split_once('=').is_some_and(|(k, _)| k.trim() == leaf) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// The whole configuration, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -217,6 +263,41 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE))
     }
 
+    /// Checks the settings with the component's `validate-settings` (the one
+    /// authority on them) and names the TOML key, and its line when the file
+    /// sets it, of a setting it refuses. The value is never echoed.
+    pub fn check_settings(&self, runtime: &crate::Runtime) -> Result<(), ConfigError> {
+        // `validate-settings` touches neither storage nor the org.
+        let nothing = crate::Capabilities::new(
+            std::sync::Arc::new(crate::StaticResponder::new(503, Vec::new())),
+            std::sync::Arc::new(crate::MemoryStorage::new()),
+        );
+        let problem = match runtime.validate_settings(&nothing, &self.settings) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(api::SyncError::InvalidSettings(p))) => p,
+            Ok(Err(other)) => api::SettingsProblem {
+                setting: "settings".into(),
+                reason: format!("{other:?}"),
+            },
+            Err(e) => api::SettingsProblem {
+                setting: "settings".into(),
+                reason: format!("the component could not check them: {e}"),
+            },
+        };
+        let key = toml_key(&problem.setting);
+        let line = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|text| key_line(&text, &key));
+        Err(ConfigError {
+            file: self.file.display().to_string(),
+            problem: match line {
+                Some(n) => format!("{} (line {n})", problem.reason),
+                None => problem.reason,
+            },
+            key,
+        })
+    }
+
     /// Reads and validates the file.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
@@ -301,77 +382,26 @@ impl Config {
         }
 
         let defaults = default_settings();
+        // The settings' rules are the component's (`validate-settings`, the
+        // one authority): they are checked when the runtime is built, by
+        // [`Config::check_settings`]. Only their TOML types are read here.
         let api_version = raw.settings.api_version.unwrap_or(defaults.api_version);
-        let version_ok = api_version
-            .split_once('.')
-            .and_then(|(major, minor)| {
-                Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
-            })
-            .is_some_and(|(major, _)| major >= 42);
-        if !version_ok {
-            return Err(err(
-                "settings.api_version",
-                format!("must look like \"62.0\" (42.0 or later), got {api_version:?}"),
-            ));
-        }
         let sales_opt_out_field = raw
             .settings
             .sales_opt_out_field
             .filter(|f| !f.trim().is_empty());
-        if let Some(f) = &sales_opt_out_field
-            && !f.ends_with("__c")
-        {
-            return Err(err(
-                "settings.sales_opt_out_field",
-                format!(
-                    "must be a custom field's API name ending in __c, such as Sales_Opt_Out__c; got {f:?}"
-                ),
-            ));
-        }
         let email_opt_out = raw.settings.email_opt_out.unwrap_or(defaults.email_opt_out);
-        if !email_opt_out && sales_opt_out_field.is_none() {
-            return Err(err(
-                "settings.email_opt_out",
-                "is false and no settings.sales_opt_out_field is set: select at least one field"
-                    .into(),
-            ));
-        }
         let pct = raw
             .settings
             .budget
             .max_percent_of_remaining
             .or(defaults.budget.max_percent_of_remaining);
-        if let Some(p) = pct
-            && !(1..=100).contains(&p)
-        {
-            return Err(err(
-                "settings.budget.max_percent_of_remaining",
-                format!("must be 1 to 100, got {p}"),
-            ));
-        }
         let hour = raw.schedule.hour.unwrap_or(defaults.schedule.hour);
-        if hour > 23 {
-            return Err(err("schedule.hour", format!("must be 0 to 23, got {hour}")));
-        }
         let minute = raw.schedule.minute.unwrap_or(defaults.schedule.minute);
-        if minute > 59 {
-            return Err(err(
-                "schedule.minute",
-                format!("must be 0 to 59, got {minute}"),
-            ));
-        }
         let time_zone = raw
             .schedule
             .time_zone
             .unwrap_or(defaults.schedule.time_zone);
-        if time_zone.is_empty() || time_zone.contains(char::is_whitespace) {
-            return Err(err(
-                "schedule.time_zone",
-                format!(
-                    "must be an IANA time zone name such as America/Los_Angeles, got {time_zone:?}"
-                ),
-            ));
-        }
         let settings = api::Settings {
             sync_enabled: raw.settings.sync_enabled.unwrap_or(defaults.sync_enabled),
             email_opt_out,
@@ -387,16 +417,7 @@ impl Config {
                 .bulk_threshold
                 .unwrap_or(defaults.bulk_threshold),
             budget: api::ApiBudget {
-                // A cap given as 0 would stop every run before its first call.
-                max_calls: match raw.settings.budget.max_calls {
-                    Some(0) => {
-                        return Err(err(
-                            "settings.budget.max_calls",
-                            "must be at least 1 (leave it out for no cap)".into(),
-                        ));
-                    }
-                    other => other,
-                },
+                max_calls: raw.settings.budget.max_calls,
                 max_percent_of_remaining: pct,
                 reserve: raw
                     .settings
@@ -604,7 +625,6 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("[schedule]\nhour = 25\n", "schedule.hour", "0 to 23"),
             ("[schedule]\nhour = \"eight\"\n", "schedule.hour", "line 2"),
             (
                 "[settings]\nsync_enabld = true\n",
@@ -620,26 +640,6 @@ mod tests {
                 "[org]\nclient_secret = \"abc\"\n",
                 "org.client_secret",
                 "never read from the config",
-            ),
-            (
-                "[settings]\nsales_opt_out_field = \"Sales Opt Out\"\n",
-                "settings.sales_opt_out_field",
-                "__c",
-            ),
-            (
-                "[settings]\nemail_opt_out = false\n",
-                "settings.email_opt_out",
-                "at least one",
-            ),
-            (
-                "[settings]\napi_version = \"v62\"\n",
-                "settings.api_version",
-                "62.0",
-            ),
-            (
-                "[settings.budget]\nmax_percent_of_remaining = 0\n",
-                "settings.budget.max_percent_of_remaining",
-                "1 to 100",
             ),
             (
                 "[limits]\nmemory_mib = 1\n",
@@ -662,6 +662,18 @@ mod tests {
                     .starts_with("config /etc/us/unsubscribe-sync.toml: "),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn every_setting_the_component_names_has_its_key_and_line() {
+        let text = "[settings]\nemail_opt_out = false\n\n[settings.budget]\nreserve = 5\n[schedule]\ntime_zone = \"x\"\n";
+        assert_eq!(key_line(text, &toml_key("email-opt-out")), Some(2));
+        assert_eq!(key_line(text, &toml_key("budget.reserve")), Some(5));
+        assert_eq!(key_line(text, &toml_key("schedule.time-zone")), Some(7));
+        assert_eq!(key_line(text, &toml_key("api-version")), None);
+        for (wit, key) in SETTING_KEYS {
+            assert_eq!(toml_key(wit), key);
         }
     }
 

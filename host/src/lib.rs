@@ -22,7 +22,8 @@
 //!     salesforce_id: Some("00Q5e00000AbCdEEAV".into()),
 //!     email: None,
 //!     source: "link".into(),
-//!     occurred_at: 1_751_968_800_000,
+//!     occurred_at: Some(1_751_968_800_000),
+//!     received_at: 1_751_968_800_000,
 //! };
 //! match runtime.push(&caps, &settings, &event)? {
 //!     Ok(outcome) => println!("{outcome:?}"),

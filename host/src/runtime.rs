@@ -127,7 +127,7 @@ struct Exports {
 }
 
 /// The exported interface's name.
-const SYNC_INTERFACE: &str = "unsubscribe-sync:salesforce/sync@0.1.0";
+const SYNC_INTERFACE: &str = "unsubscribe-sync:salesforce/sync@0.2.0";
 
 impl Exports {
     fn resolve(component: &wasmtime::component::Component) -> Result<Exports, HostError> {

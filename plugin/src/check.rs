@@ -1,14 +1,15 @@
 //! The pre-flight (R6): every requirement checked and reported with what to
 //! do, before go-live or whenever an admin asks. Writes nothing to Salesforce.
 
-use serde_json::Value;
-
+use crate::fields::{self, Described};
 use crate::ledger;
-use crate::model::{CheckItem, CheckReport, FieldRef, Requirement, SObject, Settings, SyncError};
+use crate::model::{
+    CheckItem, CheckReport, FieldProblem, FieldRef, Requirement, SObject, Settings,
+    SettingsProblem, SyncError,
+};
 use crate::nightly::all_set;
 use crate::ports::{HttpFailure, Ports};
 use crate::salesforce::api::{OrgApi, RequestError};
-use crate::salesforce::errors;
 use crate::salesforce::soql;
 use crate::settings;
 
@@ -36,7 +37,7 @@ pub fn check(settings: &Settings, ports: Ports<'_>) -> Result<CheckReport, SyncE
     items.push(if settings.sync_enabled {
         pass(Requirement::SyncEnabled, "sync", "the unsubscribe sync is enabled; the nightly runs".into())
     } else {
-        let e = SyncError::InvalidSettings("the unsubscribe sync is disabled".into());
+        let e = SettingsProblem::new("sync-enabled", "the unsubscribe sync is disabled");
         fail(
             Requirement::SyncEnabled,
             "sync",
@@ -118,10 +119,11 @@ pub fn check(settings: &Settings, ports: Ports<'_>) -> Result<CheckReport, SyncE
         }
     }
 
+    let mut readable = Vec::new();
     for object in SObject::ALL {
-        check_fields(&mut api, object, &fields, &mut items);
+        readable.push((object, check_fields(&mut api, object, &fields, &mut items)));
     }
-    items.push(sample_read(&mut api, &fields, ports)?);
+    items.push(sample_read(&mut api, &readable, ports)?);
     Ok(finish(items))
 }
 
@@ -135,35 +137,38 @@ fn credential_failure(e: RequestError) -> (SyncError, &'static str) {
             SyncError::AuthFailed(sf.message),
             "re-authorize the connection: create a new refresh token for the integration user",
         ),
-        RequestError::NoResponse(h) => (
-            errors::classify_http(h).error,
+        e @ RequestError::NoResponse(_) => (
+            e.classify(SObject::Lead, None, &[]).error,
             "check the org's instance URL and that this host can reach it",
         ),
         RequestError::Status(sf) => (
             SyncError::SalesforceError(sf),
             "check the org's instance URL and the API version",
         ),
-        RequestError::Budget(m) | RequestError::BadResponse(m) => (
-            SyncError::Transport(m),
+        e @ (RequestError::Budget(_) | RequestError::BadResponse(_)) => (
+            e.classify(SObject::Lead, None, &[]).error,
             "check the org's instance URL: it did not answer like Salesforce",
         ),
     }
 }
 
-/// Checks each field on one object via describe (§5.3).
+/// Checks each field on one object via describe (`plugin/SALESFORCE.md`,
+/// "Describe"), read by [`fields::describe_field`] as every describe is.
+/// Nothing is stored: the pre-flight only reads. Returns the fields that
+/// exist as checkboxes (the ones a read can select).
 fn check_fields(
     api: &mut OrgApi<'_>,
     object: SObject,
     fields: &[String],
     items: &mut Vec<CheckItem>,
-) {
+) -> Vec<String> {
+    let mut readable = Vec::new();
     let describe = match api.describe(object) {
         Ok(d) => d,
         Err(e) => {
             let error = match e {
                 RequestError::Status(sf) => SyncError::SalesforceError(sf),
-                RequestError::NoResponse(h) => errors::classify_http(h).error,
-                RequestError::Budget(m) | RequestError::BadResponse(m) => SyncError::Transport(m),
+                e => e.classify(object, None, fields).error,
             };
             for field in fields {
                 items.push(fail(
@@ -174,79 +179,74 @@ fn check_fields(
                     "give the integration user read access to the object, then check again",
                 ));
             }
-            return;
+            return readable;
         }
     };
-    let described: Vec<&Value> = describe
-        .get("fields")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
     for field in fields {
         let subject = format!("{}.{field}", object.api_name());
-        let found = described.iter().find(|f| {
-            f.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(field))
-        });
         let field_ref = FieldRef {
             object,
             field: field.clone(),
         };
-        let Some(found) = found else {
-            items.push(fail(
+        let not_installed = FieldProblem::NotInstalled;
+        match fields::describe_field(&describe, field) {
+            Described::Missing => items.push(fail(
                 Requirement::FieldExists,
                 &subject,
-                "not found: the field does not exist, or field-level security hides it from the integration user".into(),
-                SyncError::FieldNotInstalled(field_ref),
-                "install the field on the object (for a sales opt-out field, the vendor's package), and grant the integration user read and edit access",
-            ));
-            continue;
-        };
-        let kind = found
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
-        if kind != "boolean" {
-            items.push(fail(
+                "not found: the field does not exist, or field-level security hides it from the \
+                 integration user; the other selected fields are still written, this one is owed"
+                    .into(),
+                not_installed.error(field_ref),
+                not_installed.remedy(),
+            )),
+            Described::NotCheckbox(kind) => items.push(fail(
                 Requirement::FieldExists,
                 &subject,
                 format!("is a {kind} field, not a checkbox"),
-                SyncError::FieldNotInstalled(field_ref),
+                not_installed.error(field_ref),
                 "select a checkbox (boolean) field",
-            ));
-            continue;
+            )),
+            described => {
+                readable.push(field.clone());
+                items.push(pass(
+                    Requirement::FieldExists,
+                    &subject,
+                    "exists and is a checkbox".into(),
+                ));
+                items.push(if described == Described::Writable {
+                    pass(
+                        Requirement::FieldWritable,
+                        &subject,
+                        "the integration user can edit it".into(),
+                    )
+                } else {
+                    fail(
+                        Requirement::FieldWritable,
+                        &subject,
+                        "read-only for the integration user; the other selected fields are still \
+                         written, this one is owed"
+                            .into(),
+                        FieldProblem::NotWritable.error(field_ref),
+                        FieldProblem::NotWritable.remedy(),
+                    )
+                });
+            }
         }
-        items.push(pass(
-            Requirement::FieldExists,
-            &subject,
-            "exists and is a checkbox".into(),
-        ));
-        let updateable = found.get("updateable").and_then(Value::as_bool) == Some(true);
-        items.push(if updateable {
-            pass(Requirement::FieldWritable, &subject, "the integration user can edit it".into())
-        } else {
-            fail(
-                Requirement::FieldWritable,
-                &subject,
-                "read-only for the integration user".into(),
-                SyncError::FieldNotWritable(field_ref),
-                "grant edit access in field-level security for the integration user's profile or permission set",
-            )
-        });
     }
+    readable
 }
 
 /// Reads back a sample of held unsubscribes, as the nightly would.
 fn sample_read(
     api: &mut OrgApi<'_>,
-    fields: &[String],
+    readable: &[(SObject, Vec<String>)],
     ports: Ports<'_>,
 ) -> Result<CheckItem, SyncError> {
     let mut sampled = 0usize;
     let mut found = 0usize;
     let mut already = 0usize;
-    for object in SObject::ALL {
+    for (object, fields) in readable {
+        let (object, fields) = (*object, fields.as_slice());
         let page = ports
             .store
             .list(&ledger::target_prefix(object), None, SAMPLE_PER_OBJECT)
@@ -269,19 +269,7 @@ fn sample_read(
                 already += rows.iter().filter(|r| all_set(r, fields)).count();
             }
             Err(e) => {
-                let error = match e {
-                    RequestError::Status(sf) => {
-                        let any = crate::model::RecordRef {
-                            object,
-                            id: String::new(),
-                        };
-                        errors::classify(sf, &any, fields).error
-                    }
-                    RequestError::NoResponse(h) => errors::classify_http(h).error,
-                    RequestError::Budget(m) | RequestError::BadResponse(m) => {
-                        SyncError::Transport(m)
-                    }
-                };
+                let error = e.classify(object, None, fields).error;
                 return Ok(fail(
                     Requirement::SampleRead,
                     "sample",

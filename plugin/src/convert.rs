@@ -38,6 +38,7 @@ pub fn unsubscribe(e: wit::UnsubscribeEvent) -> m::UnsubscribeEvent {
         email: e.email,
         source: e.source,
         occurred_at: e.occurred_at,
+        received_at: e.received_at,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn resubscribe(e: wit::ResubscribeEvent) -> m::ResubscribeEvent {
         person_id: e.person_id,
         source: e.source,
         occurred_at: e.occurred_at,
+        received_at: e.received_at,
     }
 }
 
@@ -71,11 +73,44 @@ fn field(f: m::FieldRef) -> wit::FieldRef {
     }
 }
 
+fn owed_field(o: m::OwedField) -> wit::OwedField {
+    wit::OwedField {
+        field: field(o.field),
+        problem: match o.problem {
+            m::FieldProblem::NotInstalled => wit::FieldProblem::NotInstalled,
+            m::FieldProblem::NotWritable => wit::FieldProblem::NotWritable,
+        },
+    }
+}
+
+fn owed(list: Vec<m::OwedField>) -> Vec<wit::OwedField> {
+    list.into_iter().map(owed_field).collect()
+}
+
+fn owed_counts(list: Vec<m::OwedCount>) -> Vec<wit::OwedCount> {
+    list.into_iter()
+        .map(|c| {
+            let o = owed_field(m::OwedField {
+                field: c.field,
+                problem: c.problem,
+            });
+            wit::OwedCount {
+                field: o.field,
+                problem: o.problem,
+                records: c.records,
+            }
+        })
+        .collect()
+}
+
 /// Policy → WIT.
 pub fn error(e: m::SyncError) -> wit::SyncError {
     use m::SyncError as E;
     match e {
-        E::InvalidSettings(s) => wit::SyncError::InvalidSettings(s),
+        E::InvalidSettings(p) => wit::SyncError::InvalidSettings(wit::SettingsProblem {
+            setting: p.setting,
+            reason: p.reason,
+        }),
         E::InvalidEvent(s) => wit::SyncError::InvalidEvent(s),
         E::InvalidSalesforceId(p) => wit::SyncError::InvalidSalesforceId(wit::IdProblem {
             value: p.value,
@@ -115,6 +150,7 @@ pub fn push_outcome(o: m::PushOutcome) -> wit::PushOutcome {
             target: record(w.target),
             fields: w.fields,
             redirected: w.redirected.map(redirect),
+            owed: owed(w.owed),
         }),
         m::PushOutcome::SkippedNoSalesforceId => wit::PushOutcome::SkippedNoSalesforceId,
         m::PushOutcome::QueuedForRetry(q) => wit::PushOutcome::QueuedForRetry(wit::Queued {
@@ -174,12 +210,14 @@ fn item(i: m::ReportItem) -> wit::ReportItem {
             m::ItemKind::Redirected => wit::ItemKind::Redirected,
             m::ItemKind::Failed => wit::ItemKind::Failed,
             m::ItemKind::SkippedNoSalesforceId => wit::ItemKind::SkippedNoSalesforceId,
+            m::ItemKind::FieldOwed => wit::ItemKind::FieldOwed,
         },
         person_id: i.person_id,
         record: i.record.map(record),
         redirected: i.redirected.map(redirect),
         target: i.target.map(record),
         error: i.error.map(error),
+        owed: owed(i.owed),
     }
 }
 
@@ -196,6 +234,8 @@ fn report(r: m::NightlyReport) -> wit::NightlyReport {
         redirected: r.redirected,
         failed: r.failed,
         skipped_no_salesforce_id: r.skipped_no_salesforce_id,
+        field_owed: r.field_owed,
+        owed_fields: owed_counts(r.owed_fields),
         api_calls: wit::ApiCalls {
             query: r.api_calls.query,
             record: r.api_calls.record,
@@ -265,6 +305,7 @@ pub fn status_report(s: m::StatusReport) -> wit::StatusReport {
         held_without_salesforce_id: s.held_without_salesforce_id,
         pending_retries: s.pending_retries,
         next_retry_at: s.next_retry_at,
+        owed_fields: owed_counts(s.owed_fields),
         failed: s.failed,
         nightly_in_progress: s.nightly_in_progress.map(progress),
         last_report: s.last_report.map(report),
@@ -277,6 +318,7 @@ pub fn audit_trail(t: m::AuditTrail) -> wit::AuditTrail {
         person_id: t.person_id,
         held: t.held,
         salesforce_id: t.salesforce_id,
+        owed: owed(t.owed),
         entries: t
             .entries
             .into_iter()
@@ -293,6 +335,8 @@ pub fn audit_trail(t: m::AuditTrail) -> wit::AuditTrail {
                     m::AuditKind::Queued => wit::AuditKind::Queued,
                     m::AuditKind::Failed => wit::AuditKind::Failed,
                     m::AuditKind::Redirected => wit::AuditKind::Redirected,
+                    m::AuditKind::FieldOwed => wit::AuditKind::FieldOwed,
+                    m::AuditKind::Superseded => wit::AuditKind::Superseded,
                 },
                 record: e.record.map(record),
                 fields: e.fields,

@@ -2,7 +2,9 @@
 //! person's record. Shared by `push` and `import`; pure (no ports).
 
 use crate::ledger::PersonRecord;
-use crate::model::{AuditEntry, AuditKind, IdProblem, SyncError, Timestamp, UnsubscribeEvent};
+use crate::model::{
+    AuditEntry, AuditKind, IdProblem, RecordRef, SyncError, Timestamp, UnsubscribeEvent,
+};
 use crate::sfid;
 
 /// Longest person ID accepted.
@@ -27,7 +29,7 @@ pub struct CleanEvent {
     pub email: Option<String>,
     /// The source, cut to 64 characters, without control characters.
     pub source: String,
-    /// When it occurred (clamped to now if implausible).
+    /// When it occurred (the time received when missing or implausible).
     pub occurred_at: Timestamp,
     /// What was changed to make the event safe, for the audit trail.
     pub notes: Vec<String>,
@@ -73,7 +75,7 @@ pub fn clean(event: &UnsubscribeEvent, now: Timestamp) -> Result<CleanEvent, Syn
             Some(cleaned)
         }
     });
-    let occurred_at = plausible_time(event.occurred_at, now, &mut notes);
+    let occurred_at = event_time(event.occurred_at, event.received_at, now, &mut notes);
     Ok(CleanEvent {
         person_id: event.person_id.clone(),
         salesforce_id: event.salesforce_id.clone().filter(|s| !s.trim().is_empty()),
@@ -94,17 +96,47 @@ pub fn clean_source(raw: &str, notes: &mut Vec<String>) -> String {
     source
 }
 
-/// An event time before 2000 or more than a day ahead is replaced by `now`:
-/// a far-future time would otherwise outrank every later re-subscribe.
-pub fn plausible_time(at: Timestamp, now: Timestamp, notes: &mut Vec<String>) -> Timestamp {
-    if at < EARLIEST_PLAUSIBLE || at > now.saturating_add(FUTURE_SKEW_MS) {
+/// The time an event is ordered by: its `occurred-at`, or the time the host
+/// received it when that is missing, before 2000 (seconds sent as
+/// milliseconds) or more than a day after its receipt (a far-future time
+/// would outrank every later event). Never the time of the call: in a
+/// backlog the call comes long after the event, and a re-subscribe stamped
+/// with it would outrank an unsubscribe that arrived after it.
+///
+/// `received` is the host's; only one that cannot be true (before 2000, or
+/// more than a day after the call) gives way to `now`, and is noted.
+pub fn event_time(
+    occurred: Option<Timestamp>,
+    received: Timestamp,
+    now: Timestamp,
+    notes: &mut Vec<String>,
+) -> Timestamp {
+    let received = if plausible(received, now) {
+        received
+    } else {
         notes.push(format!(
-            "implausible occurred-at {at} replaced by the time received"
+            "implausible received-at {received} replaced by the time of the call"
         ));
         now
-    } else {
-        at
+    };
+    match occurred {
+        None => {
+            notes.push("no occurred-at: the time received is used".to_string());
+            received
+        }
+        Some(at) if !plausible(at, received) => {
+            notes.push(format!(
+                "implausible occurred-at {at} replaced by the time received"
+            ));
+            received
+        }
+        Some(at) => at,
     }
+}
+
+/// A time after 2000 and at most a day after `reference`.
+fn plausible(at: Timestamp, reference: Timestamp) -> bool {
+    at >= EARLIEST_PLAUSIBLE && at <= reference.saturating_add(FUTURE_SKEW_MS)
 }
 
 /// What taking in an event did to the person's record.
@@ -168,6 +200,7 @@ pub fn apply(
     }
     let before = record.clone();
     let added = !record.held;
+    let mut audit_superseded = None;
     record.held = true;
     if added || event.occurred_at >= record.occurred_at {
         record.occurred_at = event.occurred_at;
@@ -176,19 +209,32 @@ pub fn apply(
             record.email = event.email.clone();
         }
     }
+    let mut notes = event.notes.clone();
     if let Some(id) = new_id {
-        if record.salesforce_id.as_ref() != Some(&id) {
-            // A new record: nothing about the old one applies to it.
-            record.salesforce_id = Some(id);
-            record.redirect = None;
-            record.confirmed_at = None;
-            record.failed = false;
-            record.last_error = None;
+        match &record.salesforce_id {
+            Some(held) if *held == id => {}
+            // An older event never replaces the record a newer one named.
+            Some(held) if !added && event.occurred_at < before.occurred_at => notes.push(format!(
+                "names {} but is older than the unsubscribe naming {}, which is kept",
+                id.id, held.id
+            )),
+            _ => {
+                if let Some(entry) = superseded(&before, &id, now) {
+                    audit_superseded = Some(entry);
+                }
+                // A new record: nothing about the old one applies to it.
+                record.salesforce_id = Some(id);
+                record.redirect = None;
+                record.confirmed_at = None;
+                record.failed = false;
+                record.last_error = None;
+                record.owed.clear();
+            }
         }
         record.invalid_id = None;
     }
     let mut detail = format!("source={} occurred-at={}", event.source, event.occurred_at);
-    for note in &event.notes {
+    for note in &notes {
         detail.push_str("; ");
         detail.push_str(note);
     }
@@ -200,6 +246,7 @@ pub fn apply(
         error_code: None,
         detail,
     });
+    audit.extend(audit_superseded);
     if let Some(problem) = &id_problem {
         record.invalid_id = Some(problem.value.clone());
         audit.push(entry(
@@ -217,6 +264,32 @@ pub fn apply(
         },
         audit,
     )
+}
+
+/// The audit entry for giving up a pending write (queued or failed) to the
+/// record held when a newer event names another one: the newer event is the
+/// app's latest word on who the person is, and the write goes there instead,
+/// but the old record is named on the trail, never silently dropped.
+fn superseded(before: &PersonRecord, new: &RecordRef, now: Timestamp) -> Option<AuditEntry> {
+    let old = before.salesforce_id.as_ref()?;
+    let pending = if before.retry_key.is_some() {
+        "queued for retry"
+    } else if before.failed {
+        "failed"
+    } else {
+        return None;
+    };
+    Some(AuditEntry {
+        at: now,
+        kind: AuditKind::Superseded,
+        record: Some(old.clone()),
+        fields: Vec::new(),
+        error_code: before.last_error.as_ref().and_then(SyncError::code),
+        detail: format!(
+            "the write to {} ({pending}) is given up: a newer event names {}, which is written instead",
+            old.id, new.id
+        ),
+    })
 }
 
 fn entry(at: Timestamp, kind: AuditKind, detail: String) -> AuditEntry {
@@ -242,7 +315,8 @@ mod tests {
             salesforce_id: id.map(String::from),
             email: Some("a@x.com".into()),
             source: "link".into(),
-            occurred_at: at,
+            occurred_at: Some(at),
+            received_at: NOW,
         }
     }
 
@@ -264,6 +338,65 @@ mod tests {
         let c = clean(&event("p", None, NOW - 1000), NOW).unwrap();
         assert_eq!(c.occurred_at, NOW - 1000);
         assert!(c.notes.is_empty());
+    }
+
+    #[test]
+    fn the_time_received_stands_in_and_the_call_time_never_does() {
+        // A backlog: the event arrived an hour before the call handling it.
+        let received = NOW - 3_600_000;
+        let mut e = event("p", None, 0);
+        e.received_at = received;
+        for occurred in [
+            None,
+            Some(-5),
+            Some(5_000),
+            Some(received + 2 * FUTURE_SKEW_MS),
+        ] {
+            e.occurred_at = occurred;
+            let c = clean(&e, NOW).unwrap();
+            assert_eq!(c.occurred_at, received, "{occurred:?}");
+            assert_eq!(c.notes.len(), 1);
+        }
+        // A receipt time that cannot be true gives way to the call's.
+        e.received_at = NOW + 2 * FUTURE_SKEW_MS;
+        e.occurred_at = None;
+        assert_eq!(clean(&e, NOW).unwrap().occurred_at, NOW);
+    }
+
+    #[test]
+    fn an_older_event_never_replaces_the_record_a_newer_one_named() {
+        let mut r = PersonRecord::new("p");
+        let contact = "0035e00000XyZaBAAV";
+        apply(
+            &mut r,
+            &clean(&event("p", Some(contact), NOW - 10), NOW).unwrap(),
+            NOW,
+        );
+        r.retry_key = Some("r/0000000000001/p".into());
+        let (_, audit) = apply(
+            &mut r,
+            &clean(&event("p", Some("00Q5e00000AbCdE"), NOW - 20), NOW).unwrap(),
+            NOW,
+        );
+        assert_eq!(r.salesforce_id.as_ref().unwrap().id, contact);
+        assert!(
+            r.retry_key.is_some(),
+            "the queued write to the Contact stays"
+        );
+        assert!(
+            audit[0]
+                .detail
+                .contains("older than the unsubscribe naming")
+        );
+        // A newer one does, and the pending write it gives up is on the trail.
+        let (_, audit) = apply(
+            &mut r,
+            &clean(&event("p", Some("00Q5e00000AbCdE"), NOW - 5), NOW).unwrap(),
+            NOW,
+        );
+        assert_eq!(r.salesforce_id.as_ref().unwrap().id, "00Q5e00000AbCdEEAV");
+        assert!(audit.iter().any(|a| a.kind == AuditKind::Superseded
+            && a.record.as_ref().is_some_and(|x| x.id == contact)));
     }
 
     #[test]

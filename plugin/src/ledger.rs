@@ -22,7 +22,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AuditEntry, RecordRef, RedirectReason, SObject, SyncError, Timestamp};
+use crate::model::{
+    AuditEntry, OwedField, RecordRef, RedirectReason, SObject, SyncError, Timestamp,
+};
 use crate::ports::{Store, StoreError, WriteOp};
 
 /// Prefix of held persons.
@@ -81,6 +83,9 @@ pub struct PersonRecord {
     /// When the person last re-subscribed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resubscribed_at: Option<Timestamp>,
+    /// Selected fields the last write could not set (missing or read-only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<OwedField>,
 }
 
 impl PersonRecord {
@@ -101,6 +106,7 @@ impl PersonRecord {
             last_error: None,
             failed: false,
             resubscribed_at: None,
+            owed: Vec::new(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The unsubscribe-sync policy: a WebAssembly component (`wasm32-wasip2`)
-//! implementing the `unsubscribe-sync:salesforce@0.1.0` contract in `wit/`.
+//! implementing the `unsubscribe-sync:salesforce@0.2.0` contract in `wit/`.
 //!
 //! This file is the bindings layer only: it implements the ports with the WIT
 //! imports, converts WIT types (`convert.rs`) and delegates to the policy
@@ -30,9 +30,12 @@ static ALLOCATOR: call_arena::CallArena<{ call_arena::ARENA_BYTES }> = call_aren
 
 pub mod check;
 mod convert;
+pub mod fields;
+pub mod follow;
 pub mod import;
 pub mod intake;
 pub mod ledger;
+pub mod lifecycle;
 pub mod model;
 pub mod nightly;
 pub mod ports;
@@ -101,7 +104,9 @@ fn store_error(e: storage::StorageError) -> StoreError {
 
 impl ports::Store for Imports {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        storage::get(key).map_err(store_error)
+        // The contract reads single keys with `get-many` (0.2.0 has no `get`).
+        let mut values = storage::get_many(&[key.to_string()]).map_err(store_error)?;
+        Ok(values.pop().flatten())
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         storage::get_many(keys).map_err(store_error)
@@ -233,8 +238,8 @@ impl wit::Guest for Component {
             .map_err(convert::error)
     }
 
-    fn status(_s: wit::Settings) -> Result<wit::StatusReport, wit::SyncError> {
-        status::status(ports())
+    fn status(s: wit::Settings) -> Result<wit::StatusReport, wit::SyncError> {
+        status::status(&convert::settings(s), ports())
             .map(convert::status_report)
             .map_err(convert::error)
     }

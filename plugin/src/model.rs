@@ -109,8 +109,12 @@ pub struct UnsubscribeEvent {
     pub email: Option<String>,
     /// Where it came from.
     pub source: String,
-    /// When it happened.
-    pub occurred_at: Timestamp,
+    /// When it happened, if the app said.
+    pub occurred_at: Option<Timestamp>,
+    /// When the host received it. Absent in JSON written before 0.2.0 (the
+    /// fuzz corpora): 0, which is implausible and gives way to the call time.
+    #[serde(default)]
+    pub received_at: Timestamp,
 }
 
 /// A re-subscribe event from the app.
@@ -120,8 +124,12 @@ pub struct ResubscribeEvent {
     pub person_id: String,
     /// Where it came from.
     pub source: String,
-    /// When it happened.
-    pub occurred_at: Timestamp,
+    /// When it happened, if the app said.
+    pub occurred_at: Option<Timestamp>,
+    /// When the host received it. Absent in JSON written before 0.2.0 (the
+    /// fuzz corpora): 0, which is implausible and gives way to the call time.
+    #[serde(default)]
+    pub received_at: Timestamp,
 }
 
 /// A Salesforce record.
@@ -134,12 +142,91 @@ pub struct RecordRef {
 }
 
 /// A field on an object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FieldRef {
     /// The object.
     pub object: SObject,
     /// The field's API name.
     pub field: String,
+}
+
+/// Why a selected field cannot be written on an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FieldProblem {
+    /// Missing, or hidden by field-level security.
+    NotInstalled,
+    /// Read-only for the integration user.
+    NotWritable,
+}
+
+impl FieldProblem {
+    /// The typed error for a field with this problem.
+    pub fn error(self, field: FieldRef) -> SyncError {
+        match self {
+            FieldProblem::NotInstalled => SyncError::FieldNotInstalled(field),
+            FieldProblem::NotWritable => SyncError::FieldNotWritable(field),
+        }
+    }
+
+    /// What an admin does about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            FieldProblem::NotInstalled => {
+                "install the field on the object (for a sales opt-out field, the vendor's package) \
+                 and grant the integration user read and edit access; the next nightly writes it"
+            }
+            FieldProblem::NotWritable => {
+                "grant the integration user edit access to the field (field-level security); \
+                 the next nightly writes it"
+            }
+        }
+    }
+}
+
+/// A selected field not written to a person's record, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OwedField {
+    /// The field on the object of the record written.
+    pub field: FieldRef,
+    /// Why it was not written.
+    pub problem: FieldProblem,
+}
+
+impl OwedField {
+    /// The typed error for this owed field.
+    pub fn error(&self) -> SyncError {
+        self.problem.error(self.field.clone())
+    }
+}
+
+/// How many held unsubscribes owe a field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwedCount {
+    /// The field.
+    pub field: FieldRef,
+    /// Why it is not written.
+    pub problem: FieldProblem,
+    /// Records owing it.
+    pub records: u64,
+}
+
+/// A setting that is wrong, and why (the value is never echoed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsProblem {
+    /// The setting's WIT name, dotted when nested (`schedule.time-zone`).
+    pub setting: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl SettingsProblem {
+    /// A problem with `setting`.
+    pub fn new(setting: &str, reason: impl Into<String>) -> SyncError {
+        SyncError::InvalidSettings(SettingsProblem {
+            setting: setting.to_string(),
+            reason: reason.into(),
+        })
+    }
 }
 
 /// A malformed Salesforce ID.
@@ -168,8 +255,8 @@ pub struct SalesforceFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum SyncError {
     /// A setting is wrong.
-    #[error("invalid settings: {0}")]
-    InvalidSettings(String),
+    #[error("invalid settings: {}: {}", .0.setting, .0.reason)]
+    InvalidSettings(SettingsProblem),
     /// An event is malformed.
     #[error("invalid event: {0}")]
     InvalidEvent(String),
@@ -247,6 +334,8 @@ pub struct Written {
     pub fields: Vec<String>,
     /// Set when redirected.
     pub redirected: Option<Redirect>,
+    /// Selected fields not written.
+    pub owed: Vec<OwedField>,
 }
 
 /// A queued retry.
@@ -371,6 +460,8 @@ pub enum ItemKind {
     Failed,
     /// No valid ID.
     SkippedNoSalesforceId,
+    /// Nothing (more) to write, but a selected field is owed.
+    FieldOwed,
 }
 
 /// One report line.
@@ -388,6 +479,9 @@ pub struct ReportItem {
     pub target: Option<RecordRef>,
     /// The error.
     pub error: Option<SyncError>,
+    /// Fields still owed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<OwedField>,
 }
 
 /// Why a run stopped early.
@@ -426,6 +520,12 @@ pub struct NightlyReport {
     pub failed: u64,
     /// Without a valid ID.
     pub skipped_no_salesforce_id: u64,
+    /// Still owing a field.
+    #[serde(default)]
+    pub field_owed: u64,
+    /// Owed fields with counts.
+    #[serde(default)]
+    pub owed_fields: Vec<OwedCount>,
     /// API calls.
     pub api_calls: ApiCalls,
     /// Strategy per object.
@@ -516,6 +616,8 @@ pub struct StatusReport {
     pub next_retry_at: Option<Timestamp>,
     /// Permanently failed.
     pub failed: u64,
+    /// Owed fields with counts.
+    pub owed_fields: Vec<OwedCount>,
     /// Run in progress.
     pub nightly_in_progress: Option<NightlyProgress>,
     /// Last report.
@@ -545,6 +647,10 @@ pub enum AuditKind {
     Failed,
     /// Written elsewhere.
     Redirected,
+    /// A selected field stays owed.
+    FieldOwed,
+    /// A pending write given up for a newer record.
+    Superseded,
 }
 
 /// One audit entry.
@@ -577,6 +683,8 @@ pub struct AuditTrail {
     pub held: bool,
     /// ID held.
     pub salesforce_id: Option<String>,
+    /// Fields still owed.
+    pub owed: Vec<OwedField>,
     /// Entries.
     pub entries: Vec<AuditEntry>,
 }

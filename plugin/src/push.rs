@@ -1,5 +1,6 @@
 //! `push` (R1–R3, R6) and the retry queue's drain.
 
+use crate::fields::{self, FieldCache};
 use crate::intake::{self, Intake};
 use crate::ledger::{self, AuditLog, PersonRecord, RetryHint};
 use crate::model::{DrainSummary, PushOutcome, Settings, SyncError, UnsubscribeEvent};
@@ -16,7 +17,8 @@ const RETRIES_PER_PUSH: u32 = 3;
 /// Records an unsubscribe, then writes it to Salesforce.
 ///
 /// A push is the hot path, so its host round trips are few: one `get-many`
-/// (the person, the audit sequence and the retry queue's hint), one write
+/// (the person, the audit sequence, the retry queue's hint and the field
+/// cache), one write
 /// recording the event before the request, the PATCH, and one write recording
 /// the outcome. The retry queue is listed only when its hint says a retry may
 /// be due (and the hint is then stored again, once, if the listing shows
@@ -32,6 +34,7 @@ pub fn push(
         ledger::person_key(&clean.person_id),
         ledger::AUDIT_SEQ.to_string(),
         ledger::RETRY_NEXT.to_string(),
+        fields::CACHE_KEY.to_string(),
     ];
     let mut values = ports
         .store
@@ -46,6 +49,7 @@ pub fn push(
     };
     let mut audit = AuditLog::from_stored(values.next().flatten().as_deref())?;
     let retry_hint = RetryHint::from_stored(values.next().flatten().as_deref());
+    let mut cache = FieldCache::from_stored(values.next().flatten().as_deref());
     let before = record.clone();
     let (intake, entries) = intake::apply(&mut record, &clean, now);
     let mut ops = Vec::new();
@@ -91,6 +95,7 @@ pub fn push(
         &mut record,
         &named,
         &fields,
+        &mut cache,
         now,
         &mut audit,
         ports,
@@ -103,7 +108,15 @@ pub fn push(
         Ok(PushOutcome::QueuedForRetry(q)) if matches!(q.reason, SyncError::AuthFailed(_) | SyncError::ApiLimitExhausted(_))
     );
     if !stop_draining && retry_hint.may_be_due(now) {
-        let drained = drain(settings, RETRIES_PER_PUSH, now, &mut audit, false, ports)?;
+        let drained = drain(
+            settings,
+            RETRIES_PER_PUSH,
+            now,
+            &mut cache,
+            &mut audit,
+            false,
+            ports,
+        )?;
         if let Some(op) = drained.hint.and_then(RetryHint::store_op) {
             ports.store.write(vec![op]).map_err(ledger::storage_error)?;
         }
@@ -114,31 +127,35 @@ pub fn push(
     }
 }
 
-/// Attempts one person's write and records the outcome. The outer `Result`
+/// Attempts one person's write and records the outcome (and what the
+/// attempt taught the field cache) in one atomic write. The outer `Result`
 /// is storage; the inner one is the push's answer.
+#[allow(clippy::too_many_arguments)]
 fn write_person(
     api: &mut OrgApi<'_>,
     record: &mut PersonRecord,
     named: &crate::model::RecordRef,
     fields: &[String],
+    cache: &mut FieldCache,
     now: crate::model::Timestamp,
     audit: &mut AuditLog,
     ports: Ports<'_>,
 ) -> Result<Result<PushOutcome, SyncError>, SyncError> {
     let start = record.target().cloned().unwrap_or_else(|| named.clone());
-    let attempt = writer::write_record(api, &start, fields);
+    let attempt = writer::write_record(api, &start, fields, cache, now);
     log_attempt(&record.person_id, &attempt, ports);
     let mut ops: Vec<WriteOp> = Vec::new();
-    let outcome = writer::record_attempt(record, named, fields, attempt, now, audit, &mut ops);
+    let outcome = writer::record_attempt(record, named, attempt, now, audit, &mut ops);
+    ops.extend(cache.store_op());
     ports.store.write(ops).map_err(ledger::storage_error)?;
     Ok(outcome)
 }
 
 fn log_attempt(person_id: &str, attempt: &Attempt, ports: Ports<'_>) {
-    match attempt {
-        Attempt::Written {
+    match &attempt.result {
+        Ok(writer::Reached {
             target, redirect, ..
-        } => {
+        }) => {
             // Every push logs this line: built without the formatting
             // machinery, which costs a measurable share of a push.
             let mut message = [
@@ -152,12 +169,16 @@ fn log_attempt(person_id: &str, attempt: &Attempt, ports: Ports<'_>) {
             .concat();
             if let Some((_, reason)) = redirect {
                 message.push_str(" (");
-                message.push_str(writer::reason_text(*reason));
+                message.push_str(crate::lifecycle::reason_text(*reason));
                 message.push(')');
+            }
+            for owed in &attempt.owed {
+                message.push_str("; owed: ");
+                message.push_str(&owed.error().to_string());
             }
             ports.log.write(Level::Info, &message);
         }
-        Attempt::Failed(f) => {
+        Err(f) => {
             let level = if f.disposition == Disposition::Permanent {
                 Level::Error
             } else {
@@ -179,7 +200,8 @@ pub fn drain_retries(
     settings::validate(settings)?;
     let now = ports.clock.now();
     let mut audit = AuditLog::open(ports.store)?;
-    drain(settings, max, now, &mut audit, true, ports).map(|d| d.summary)
+    let mut cache = FieldCache::load(ports.store)?;
+    drain(settings, max, now, &mut cache, &mut audit, true, ports).map(|d| d.summary)
 }
 
 /// What a drain did, and what its listing showed of the queue.
@@ -196,6 +218,7 @@ fn drain(
     settings: &Settings,
     max: u32,
     now: crate::model::Timestamp,
+    cache: &mut FieldCache,
     audit: &mut AuditLog,
     want_next_due: bool,
     ports: Ports<'_>,
@@ -245,7 +268,16 @@ fn drain(
             }
         };
         summary.attempted += 1;
-        match write_person(&mut api, &mut record, &named, &fields, now, audit, ports)? {
+        match write_person(
+            &mut api,
+            &mut record,
+            &named,
+            &fields,
+            cache,
+            now,
+            audit,
+            ports,
+        )? {
             Ok(PushOutcome::QueuedForRetry(q)) => {
                 summary.requeued += 1;
                 if matches!(

@@ -3,6 +3,7 @@
 
 use crate::intake;
 use crate::ledger::{self, AuditLog, PersonRecord};
+use crate::lifecycle;
 use crate::model::{AuditEntry, AuditKind, ResubscribeEvent, ResubscribeOutcome, SyncError};
 use crate::ports::{Level, Ports};
 
@@ -15,7 +16,7 @@ pub fn resubscribe(
     let now = ports.clock.now();
     let mut notes = Vec::new();
     let source = intake::clean_source(&event.source, &mut notes);
-    let occurred_at = intake::plausible_time(event.occurred_at, now, &mut notes);
+    let occurred_at = intake::event_time(event.occurred_at, event.received_at, now, &mut notes);
     let existing = ledger::load_person(ports.store, &event.person_id)?;
     let mut record = existing
         .clone()
@@ -41,16 +42,7 @@ pub fn resubscribe(
     }
 
     let was_held = record.held;
-    record.held = false;
-    record.retry_key = None;
-    record.failed = false;
-    record.attempts = 0;
-    record.last_error = None;
-    record.resubscribed_at = Some(
-        record
-            .resubscribed_at
-            .map_or(occurred_at, |t| t.max(occurred_at)),
-    );
+    lifecycle::release(&mut record, occurred_at);
     let mut detail =
         format!("source={source} occurred-at={occurred_at}; nothing written to Salesforce");
     for note in notes {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::model::{Schedule, SyncError, Timestamp};
+use crate::model::{Schedule, SettingsProblem, SyncError, Timestamp};
 
 /// The earliest instant `next-nightly` accepts: 1800-01-01T00:00:00Z (time
 /// zone rules before then are local mean time, and no schedule needs them).
@@ -26,12 +26,16 @@ pub fn validate(schedule: &Schedule) -> Result<(), SyncError> {
 pub fn next_nightly(schedule: &Schedule, after: Timestamp) -> Result<Timestamp, SyncError> {
     let tz = parse(schedule)?;
     if !(EARLIEST..=LATEST).contains(&after) {
-        return Err(SyncError::InvalidSettings(format!(
-            "instant {after} ms is outside 1800-01-01 to 9999-01-01"
-        )));
+        return Err(SettingsProblem::new(
+            "after",
+            format!("instant {after} ms is outside 1800-01-01 to 9999-01-01"),
+        ));
     }
     let after_utc = DateTime::<Utc>::from_timestamp_millis(after).ok_or_else(|| {
-        SyncError::InvalidSettings(format!("instant {after} ms is outside the supported range"))
+        SettingsProblem::new(
+            "after",
+            format!("instant {after} ms is outside the supported range"),
+        )
     })?;
     let local_date = after_utc.with_timezone(&tz).date_naive();
     // The due time on the local date of `after` may already be past; the next
@@ -81,22 +85,16 @@ fn first_instant_at_or_after(tz: &Tz, naive: NaiveDateTime) -> Timestamp {
 
 fn parse(schedule: &Schedule) -> Result<Tz, SyncError> {
     if schedule.hour > 23 {
-        return Err(SyncError::InvalidSettings(format!(
-            "schedule.hour is {}; it must be 0 to 23",
-            schedule.hour
-        )));
+        return Err(SettingsProblem::new("schedule.hour", "must be 0 to 23"));
     }
     if schedule.minute > 59 {
-        return Err(SyncError::InvalidSettings(format!(
-            "schedule.minute is {}; it must be 0 to 59",
-            schedule.minute
-        )));
+        return Err(SettingsProblem::new("schedule.minute", "must be 0 to 59"));
     }
     schedule.time_zone.parse::<Tz>().map_err(|_| {
-        SyncError::InvalidSettings(format!(
-            "schedule.time-zone {:?} is not an IANA time zone name such as America/Los_Angeles",
-            schedule.time_zone
-        ))
+        SettingsProblem::new(
+            "schedule.time-zone",
+            "is not an IANA time zone name such as America/Los_Angeles",
+        )
     })
 }
 
@@ -222,7 +220,7 @@ mod tests {
             time_zone: "Pacific Time".into(),
         };
         assert!(
-            matches!(validate(&bad_zone), Err(SyncError::InvalidSettings(m)) if m.contains("IANA"))
+            matches!(validate(&bad_zone), Err(SyncError::InvalidSettings(m)) if m.reason.contains("IANA") && m.setting == "schedule.time-zone")
         );
     }
 }

@@ -1,48 +1,60 @@
 //! Settings validation and the fields a write sets (R2, R3).
+//!
+//! [`validate`] is the one authority on settings: the host calls the
+//! component's `validate-settings` when it loads its configuration and checks
+//! only what is its own (paths, addresses, limits). Every error names the
+//! setting by its WIT name and never echoes the value (a config file may hold
+//! secrets next to it).
 
-use crate::model::{EMAIL_OPT_OUT_FIELD, Settings, SyncError};
+use crate::model::{EMAIL_OPT_OUT_FIELD, Settings, SettingsProblem, SyncError};
 
 /// The oldest API version with sObject Collections (salesforce-api.md §3.1).
 const MIN_API_VERSION: u32 = 42;
 
 /// Checks every setting; the error names the first one that is wrong.
+///
+/// A disabled sync needs no field selected: it writes `HasOptedOutOfEmail`
+/// whatever is selected (R3).
 pub fn validate(settings: &Settings) -> Result<(), SyncError> {
-    let invalid = |msg: String| Err(SyncError::InvalidSettings(msg));
     api_version_number(&settings.api_version)?;
     if let Some(field) = &settings.sales_opt_out_field
         && let Err(why) = check_custom_field_name(field)
     {
-        return invalid(format!("sales-opt-out-field {field:?}: {why}"));
+        return Err(SettingsProblem::new("sales-opt-out-field", why));
     }
     if settings.sync_enabled && !settings.email_opt_out && settings.sales_opt_out_field.is_none() {
-        return invalid(
+        return Err(SettingsProblem::new(
+            "email-opt-out",
             "no opt-out field selected: with the sync enabled, select email-opt-out \
-             (HasOptedOutOfEmail), a sales-opt-out-field, or both"
-                .into(),
-        );
+             (HasOptedOutOfEmail), a sales-opt-out-field, or both",
+        ));
     }
     crate::schedule::validate(&settings.schedule)?;
     if let Some(pct) = settings.budget.max_percent_of_remaining
         && !(1..=100).contains(&pct)
     {
-        return invalid(format!(
-            "budget.max-percent-of-remaining is {pct}; it must be 1 to 100"
+        return Err(SettingsProblem::new(
+            "budget.max-percent-of-remaining",
+            "must be 1 to 100",
         ));
     }
     if settings.budget.max_calls == Some(0) {
-        return invalid(
-            "budget.max-calls is 0: the nightly could never run; omit it for no cap".into(),
-        );
+        return Err(SettingsProblem::new(
+            "budget.max-calls",
+            "is 0: the nightly could never run; omit it for no cap",
+        ));
     }
     Ok(())
 }
 
-/// The API version as a number, e.g. `62.0` → 62.
+/// The API version as a number, e.g. `62.0` → 62. Salesforce's versions
+/// are whole numbers written with `.0`; `62.1` does not exist.
 pub fn api_version_number(version: &str) -> Result<u32, SyncError> {
     let bad = || {
-        SyncError::InvalidSettings(format!(
-            "api-version {version:?} must look like \"62.0\" and be {MIN_API_VERSION}.0 or later"
-        ))
+        SettingsProblem::new(
+            "api-version",
+            format!("must look like \"62.0\" and be {MIN_API_VERSION}.0 or later"),
+        )
     };
     let major = version.strip_suffix(".0").ok_or_else(bad)?;
     if major.is_empty() || major.len() > 3 || !major.bytes().all(|b| b.is_ascii_digit()) {
@@ -72,7 +84,8 @@ pub fn fields_to_write(settings: &Settings) -> Vec<String> {
 }
 
 /// Checks a custom field API name: `Name__c` with an optional `ns__` prefix.
-/// Salesforce's rules: the name starts with a letter, has only letters, digits
+/// The suffix is accepted in either case (`__C`): Salesforce matches API
+/// names without regard to case. Salesforce's rules: the name starts with a letter, has only letters, digits
 /// and single underscores, does not end with an underscore, and is at most 40
 /// characters; a namespace prefix is at most 15 such characters.
 fn check_custom_field_name(field: &str) -> Result<(), String> {
@@ -85,9 +98,9 @@ fn check_custom_field_name(field: &str) -> Result<(), String> {
         None => (None, body),
     };
     if let Some(ns) = namespace {
-        check_identifier(ns, 15).map_err(|why| format!("namespace prefix {ns:?} {why}"))?;
+        check_identifier(ns, 15).map_err(|why| format!("its namespace prefix {why}"))?;
     }
-    check_identifier(name, 40).map_err(|why| format!("name {name:?} {why}"))
+    check_identifier(name, 40).map_err(|why| format!("its name {why}"))
 }
 
 fn check_identifier(part: &str, max_len: usize) -> Result<(), String> {
@@ -100,13 +113,8 @@ fn check_identifier(part: &str, max_len: usize) -> Result<(), String> {
     if !part.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err("must start with a letter".into());
     }
-    if let Some(c) = part
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        return Err(format!(
-            "has {c:?}; only letters, digits and underscores are allowed"
-        ));
+    if !part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("has a character other than letters, digits and underscores".into());
     }
     if part.contains("__") || part.ends_with('_') {
         return Err("has a double or trailing underscore".into());
@@ -161,7 +169,9 @@ mod tests {
         let mut s = settings();
         s.email_opt_out = false;
         let e = validate(&s).unwrap_err();
-        assert!(matches!(e, SyncError::InvalidSettings(m) if m.contains("no opt-out field")));
+        assert!(
+            matches!(e, SyncError::InvalidSettings(p) if p.reason.contains("no opt-out field") && p.setting == "email-opt-out")
+        );
     }
 
     #[test]
@@ -180,10 +190,30 @@ mod tests {
             let mut s = settings();
             s.sales_opt_out_field = Some(bad.into());
             assert!(
-                matches!(validate(&s), Err(SyncError::InvalidSettings(m)) if m.contains("sales-opt-out-field")),
+                matches!(validate(&s), Err(SyncError::InvalidSettings(p)) if p.setting == "sales-opt-out-field"),
                 "{bad} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn rules_the_host_once_decided_differently() {
+        // A custom field's suffix in upper case is a valid API name.
+        let mut s = settings();
+        s.sales_opt_out_field = Some("Sales__C".into());
+        validate(&s).unwrap();
+        // 62.1 is not a Salesforce API version.
+        let mut s = settings();
+        s.api_version = "62.1".into();
+        assert!(
+            matches!(validate(&s), Err(SyncError::InvalidSettings(p)) if p.setting == "api-version")
+        );
+        // A disabled sync with no field selected still writes Email Opt Out.
+        let mut s = settings();
+        s.sync_enabled = false;
+        s.email_opt_out = false;
+        validate(&s).unwrap();
+        assert_eq!(fields_to_write(&s), vec!["HasOptedOutOfEmail"]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Read-only views of the ledger: `status`, `audit` and `report-items`.
 
+use crate::fields::FieldCache;
 use crate::ledger;
-use crate::model::{AuditEntry, AuditTrail, NightlyReport, ReportPage, StatusReport, SyncError};
+use crate::model::{
+    AuditEntry, AuditTrail, NightlyReport, OwedCount, ReportPage, Settings, StatusReport, SyncError,
+};
 use crate::nightly;
 use crate::nightly::state::LAST_REPORT_KEY;
 use crate::ports::Ports;
@@ -9,8 +12,13 @@ use crate::ports::Ports;
 /// Audit entries listed per storage page.
 const AUDIT_PAGE: u32 = 500;
 
-/// Ledger counts, the retry queue and the last report.
-pub fn status(ports: Ports<'_>) -> Result<StatusReport, SyncError> {
+/// Ledger counts, the retry queue, the fields owed and the last report.
+///
+/// A field known (from a describe or a refusal) to be missing or read-only on
+/// an object is owed by every held unsubscribe naming a record of that
+/// object: the count is that object's target index, so it needs no index of
+/// its own that could drift from the records.
+pub fn status(settings: &Settings, ports: Ports<'_>) -> Result<StatusReport, SyncError> {
     let count = |prefix: &str| ports.store.count(prefix).map_err(ledger::storage_error);
     let next_retry_at = ports
         .store
@@ -19,7 +27,17 @@ pub fn status(ports: Ports<'_>) -> Result<StatusReport, SyncError> {
         .entries
         .first()
         .and_then(|(k, _)| ledger::retry_due(k));
+    let selected = crate::settings::fields_to_write(settings);
+    let mut owed_fields = Vec::new();
+    for owed in FieldCache::load(ports.store)?.problems(&selected) {
+        owed_fields.push(OwedCount {
+            records: count(&ledger::target_prefix(owed.field.object))?,
+            field: owed.field,
+            problem: owed.problem,
+        });
+    }
     Ok(StatusReport {
+        owed_fields,
         held: count(ledger::HELD)?,
         held_without_salesforce_id: count(ledger::NO_ID)?,
         pending_retries: count(ledger::RETRY)?,
@@ -58,6 +76,7 @@ pub fn audit(person_id: &str, ports: Ports<'_>) -> Result<Option<AuditTrail>, Sy
         person_id: person_id.to_string(),
         held: record.held,
         salesforce_id: record.salesforce_id.map(|r| r.id).or(record.invalid_id),
+        owed: record.owed,
         entries,
     }))
 }

@@ -20,7 +20,8 @@ fn unsub(person: &str, id: Option<&str>) -> UnsubscribeEvent {
         salesforce_id: id.map(String::from),
         email: Some(format!("{person}@example.com")),
         source: "link".into(),
-        occurred_at: NOW - 60_000,
+        occurred_at: Some(NOW - 60_000),
+        received_at: NOW - 60_000,
     }
 }
 
@@ -107,7 +108,7 @@ fn push_follows_a_converted_lead_to_its_contact() {
     f.http.assert_done();
     // The next push for the person goes straight to the Contact.
     let mut again = unsub("p1", Some(CONVERTED));
-    again.occurred_at += 1;
+    again.occurred_at = again.occurred_at.map(|t| t + 1);
     f.http
         .expect(Method::Patch, &patch_path("Contact", CONTACT_B), 204, "");
     push::push(&settings(), &again, f.ports()).unwrap();
@@ -124,7 +125,12 @@ fn a_lock_error_is_queued_and_drained_later() {
     };
     assert_eq!(q.attempts, 1);
     assert_eq!(q.next_attempt_at, NOW + 30_000);
-    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 1);
+    assert_eq!(
+        status::status(&settings(), f.ports())
+            .unwrap()
+            .pending_retries,
+        1
+    );
 
     // Not due yet: nothing sent.
     let s = push::drain_retries(&settings(), 10, f.ports()).unwrap();
@@ -136,7 +142,12 @@ fn a_lock_error_is_queued_and_drained_later() {
         .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "");
     let s = push::drain_retries(&settings(), 10, f.ports()).unwrap();
     assert_eq!((s.attempted, s.written, s.next_due), (1, 1, None));
-    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 0);
+    assert_eq!(
+        status::status(&settings(), f.ports())
+            .unwrap()
+            .pending_retries,
+        0
+    );
     f.http.assert_done();
 }
 
@@ -162,7 +173,7 @@ fn a_push_lists_the_retry_queue_only_when_a_retry_may_be_due() {
         f.http
             .expect(Method::Patch, &patch_path("Lead", id), 204, "");
         let mut event = unsub(person, Some(id));
-        event.occurred_at = f.clock.0.get() - 1_000;
+        event.occurred_at = Some(f.clock.0.get() - 1_000);
         let out = push::push(&settings(), &event, f.ports()).unwrap();
         assert!(matches!(out, PushOutcome::Written(_)), "{out:?}");
         f.http.assert_done();
@@ -197,7 +208,7 @@ fn a_push_lists_the_retry_queue_only_when_a_retry_may_be_due() {
         .expect(Method::Patch, &patch_path("Lead", LEAD_A), 204, "")
         .expect(Method::Patch, &patch_path("Contact", CONTACT_A), 204, "");
     let mut event = unsub("p6", Some(LEAD_A));
-    event.occurred_at = q.next_attempt_at - 1_000;
+    event.occurred_at = Some(q.next_attempt_at - 1_000);
     push::push(&settings(), &event, f.ports()).unwrap();
     f.http.assert_done();
     // Retries were attempted, so the old time stays (a lower bound still)...
@@ -250,7 +261,7 @@ fn a_transport_failure_never_loses_the_unsubscribe() {
     let out = push::push(&settings(), &unsub("p1", Some(CONTACT_A)), f.ports()).unwrap();
     assert!(matches!(out, PushOutcome::QueuedForRetry(_)));
     f.http.assert_done();
-    let st = status::status(f.ports()).unwrap();
+    let st = status::status(&settings(), f.ports()).unwrap();
     assert_eq!((st.held, st.pending_retries), (1, 1));
 }
 
@@ -273,7 +284,12 @@ fn a_momentary_failure_is_retried_at_once() {
     let out = push::push(&settings(), &unsub("p1", Some(LEAD_A)), f.ports()).unwrap();
     assert!(matches!(out, PushOutcome::Written(_)), "{out:?}");
     f.http.assert_done();
-    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 0);
+    assert_eq!(
+        status::status(&settings(), f.ports())
+            .unwrap()
+            .pending_retries,
+        0
+    );
 }
 
 #[test]
@@ -284,7 +300,7 @@ fn a_permanent_failure_is_recorded_and_kept() {
     assert!(
         matches!(&e, SyncError::SalesforceError(sf) if sf.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION")
     );
-    let st = status::status(f.ports()).unwrap();
+    let st = status::status(&settings(), f.ports()).unwrap();
     assert_eq!((st.held, st.failed, st.pending_retries), (1, 1, 0));
 }
 
@@ -340,7 +356,8 @@ fn resubscribed_people_are_not_touched_by_the_nightly() {
         &ResubscribeEvent {
             person_id: "p1".into(),
             source: "preference-center".into(),
-            occurred_at: NOW,
+            occurred_at: Some(NOW),
+            received_at: NOW,
         },
         f.ports(),
     )
@@ -410,7 +427,7 @@ fn a_budget_stop_keeps_its_place() {
         r.stopped
     );
     assert_eq!(r.written, 0);
-    let st = status::status(f.ports()).unwrap();
+    let st = status::status(&settings(), f.ports()).unwrap();
     assert_eq!(st.nightly_in_progress.unwrap().done, 200);
     f.http.assert_done();
 
@@ -588,7 +605,12 @@ fn a_permanent_failure_in_the_nightly_leaves_the_retry_queue() {
         let out = push::push(&settings(), &unsub(p, Some(id)), f.ports()).unwrap();
         assert!(matches!(out, PushOutcome::QueuedForRetry(_)), "{out:?}");
     }
-    assert_eq!(status::status(f.ports()).unwrap().pending_retries, 2);
+    assert_eq!(
+        status::status(&settings(), f.ports())
+            .unwrap()
+            .pending_retries,
+        2
+    );
 
     // The nightly finds LEAD_B deleted (no survivor) and Salesforce refuses
     // the write to LEAD_A.
@@ -614,7 +636,7 @@ fn a_permanent_failure_in_the_nightly_leaves_the_retry_queue() {
     let r = finish(&settings(), &f);
     f.http.assert_done();
     assert_eq!(r.failed, 2);
-    let st = status::status(f.ports()).unwrap();
+    let st = status::status(&settings(), f.ports()).unwrap();
     assert_eq!((st.held, st.failed, st.pending_retries), (2, 2, 0));
     // Nothing is due later either.
     f.clock.0.set(NOW + 3_600_000);

@@ -2,18 +2,18 @@
 //! record, following a converted Lead to its Contact and a merged record to its
 //! survivor, then the ledger update that records the outcome.
 
-use serde_json::Value;
-
-use crate::ledger::{self, AuditLog, PersonRecord};
+use crate::fields::{self, FieldCache, FieldPlan};
+use crate::follow;
+use crate::ledger::{AuditLog, PersonRecord};
+use crate::lifecycle::{self, Confirmation, Outcome, Settle};
 use crate::model::{
-    AuditEntry, AuditKind, PushOutcome, Queued, RecordRef, Redirect, RedirectReason, SObject,
-    SyncError, Timestamp, Written,
+    OwedField, PushOutcome, Queued, RecordRef, Redirect, RedirectReason, SyncError, Timestamp,
+    Written,
 };
 use crate::ports::WriteOp;
-use crate::salesforce::api::{OrgApi, RequestError};
-use crate::salesforce::errors::{self, Disposition, Failure};
+use crate::salesforce::api::OrgApi;
+use crate::salesforce::errors::{Disposition, Failure};
 use crate::salesforce::soql;
-use crate::sfid;
 
 /// Redirect hops followed before giving up (a converted Lead whose Contact
 /// was merged is two).
@@ -24,43 +24,94 @@ const RETRY_BASE_MS: i64 = 30_000;
 /// Retries never wait longer than this.
 const RETRY_MAX_MS: i64 = 3_600_000;
 
-/// What one write attempt came to.
+/// The record a write reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
-    /// Salesforce accepted the write.
-    Written {
-        /// The record written.
-        target: RecordRef,
-        /// How it was reached, when not the first record tried.
-        redirect: Option<(RecordRef, RedirectReason)>,
-        /// The error that caused the redirect (for the audit trail).
-        redirect_cause: Option<String>,
-    },
-    /// It failed.
-    Failed(Failure),
+pub struct Reached {
+    /// The record written.
+    pub target: RecordRef,
+    /// How it was reached, when not the first record tried.
+    pub redirect: Option<(RecordRef, RedirectReason)>,
+    /// The error that caused the redirect (for the audit trail).
+    pub redirect_cause: Option<SyncError>,
 }
 
-/// Writes `fields` = true on `start` (the person's current target), following
-/// conversions and merges.
-pub fn write_record(api: &mut OrgApi<'_>, start: &RecordRef, fields: &[String]) -> Attempt {
+/// What one write attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The record tried first.
+    pub first: RecordRef,
+    /// The fields of the first request.
+    pub tried: Vec<String>,
+    /// The record written, or why nothing was.
+    pub result: Result<Reached, Failure>,
+    /// The fields set on the record written.
+    pub written: Vec<String>,
+    /// Selected fields left out (known or found missing or read-only).
+    pub owed: Vec<OwedField>,
+}
+
+/// Writes the `selected` fields = true on `start` (the person's current
+/// target), following conversions and merges, field by field: a field the
+/// cache knows to be unwritable is left out, and a field Salesforce refuses
+/// is dropped and the PATCH repeated at once without it. Each repeat drops a
+/// field, so a write makes at most one request per selected field per record
+/// reached. What the refusals teach goes into `cache`.
+pub fn write_record(
+    api: &mut OrgApi<'_>,
+    start: &RecordRef,
+    selected: &[String],
+    cache: &mut FieldCache,
+    now: Timestamp,
+) -> Attempt {
     let mut target = start.clone();
     let mut redirect = None;
     let mut redirect_cause = None;
+    let mut plan = cache.plan(target.object, selected, now);
+    let tried = plan.write.clone();
+    let done = |result, plan: FieldPlan| Attempt {
+        first: start.clone(),
+        tried: tried.clone(),
+        result,
+        written: plan.write,
+        owed: plan.owed,
+    };
     for _ in 0..MAX_HOPS {
-        let failure = match api.patch_record(&target, fields) {
-            Ok(()) => {
-                return Attempt::Written {
-                    target,
-                    redirect,
-                    redirect_cause,
+        let failure = loop {
+            if let Some(error) = plan.nothing_writable() {
+                let failure = Failure {
+                    disposition: Disposition::Permanent,
+                    error,
                 };
+                return done(Err(failure), plan);
             }
-            Err(e) => request_failure(e, &target, fields),
+            let failure = match api.patch_record(&target, &plan.write) {
+                Ok(()) => {
+                    let reached = Reached {
+                        target,
+                        redirect,
+                        redirect_cause,
+                    };
+                    return done(Ok(reached), plan);
+                }
+                Err(e) => e.classify(target.object, Some(&target), &plan.write),
+            };
+            match fields::refused_field(&failure.error, &plan.write) {
+                Some(refused) => {
+                    cache.learn(
+                        target.object,
+                        &refused.field.field,
+                        Some(refused.problem),
+                        now,
+                    );
+                    plan.drop_refused(refused);
+                }
+                None => break failure,
+            }
         };
         let next = match failure.disposition {
             Disposition::Converted => converted_contact(api, &target),
             Disposition::Deleted => merge_survivor(api, &target),
-            _ => return Attempt::Failed(failure),
+            _ => return done(Err(failure), plan),
         };
         match next {
             Ok(Some(next)) => {
@@ -69,18 +120,20 @@ pub fn write_record(api: &mut OrgApi<'_>, start: &RecordRef, fields: &[String]) 
                 } else {
                     RedirectReason::Merged
                 };
-                redirect_cause = failure.error.code();
+                redirect_cause = Some(failure.error);
                 redirect = Some((next.clone(), reason));
+                plan = cache.plan(next.object, selected, now);
                 target = next;
             }
-            Ok(None) => return Attempt::Failed(dead_end(failure, &target)),
-            Err(lookup_failure) => return Attempt::Failed(lookup_failure),
+            Ok(None) => return done(Err(dead_end(failure, &target)), plan),
+            Err(lookup_failure) => return done(Err(lookup_failure), plan),
         }
     }
-    Attempt::Failed(Failure {
+    let failure = Failure {
         disposition: Disposition::Permanent,
         error: SyncError::RecordDeleted(target),
-    })
+    };
+    done(Err(failure), plan)
 }
 
 /// A converted Lead with no Contact, or a deleted record with no survivor.
@@ -97,49 +150,28 @@ fn dead_end(failure: Failure, target: &RecordRef) -> Failure {
     }
 }
 
-/// Turns a request error into a classified failure for `target`.
-pub fn request_failure(e: RequestError, target: &RecordRef, fields: &[String]) -> Failure {
-    match e {
-        RequestError::Status(sf) => errors::classify(sf, target, fields),
-        RequestError::NoResponse(h) => errors::classify_http(h),
-        RequestError::Budget(m) => Failure {
-            disposition: Disposition::Limit,
-            error: SyncError::ApiLimitExhausted(m),
-        },
-        RequestError::BadResponse(m) => Failure {
-            disposition: Disposition::Transient,
-            error: SyncError::Transport(m),
-        },
-    }
-}
-
-/// Reads a converted Lead's `ConvertedContactId` (§9.1).
+/// Reads a converted Lead's `ConvertedContactId` (`plugin/SALESFORCE.md`,
+/// "Conversion and merges").
 fn converted_contact(api: &mut OrgApi<'_>, lead: &RecordRef) -> Result<Option<RecordRef>, Failure> {
     let row = api
         .get_record(lead, &["Id", "ConvertedContactId"])
-        .map_err(|e| request_failure(e, lead, &[]))?;
-    Ok(row
-        .get("ConvertedContactId")
-        .and_then(Value::as_str)
-        .and_then(|id| sfid::parse(id).ok())
-        .filter(|r| r.object == SObject::Contact))
+        .map_err(|e| e.classify(lead.object, Some(lead), &[]))?;
+    Ok(follow::converted_contact(&row))
 }
 
-/// Looks a deleted record up with queryAll for its `MasterRecordId` (§9.2).
+/// Looks a deleted record up with queryAll for its `MasterRecordId`.
 fn merge_survivor(api: &mut OrgApi<'_>, deleted: &RecordRef) -> Result<Option<RecordRef>, Failure> {
     let query = soql::select_by_ids(
-        &["Id", "IsDeleted", "MasterRecordId"],
+        &follow::MERGE_FIELDS,
         deleted.object,
         &[deleted.id.as_str()],
     );
     let rows = api
         .query(&query, true)
-        .map_err(|e| request_failure(e, deleted, &[]))?;
+        .map_err(|e| e.classify(deleted.object, Some(deleted), &[]))?;
     Ok(rows
         .first()
-        .and_then(|row| row.get("MasterRecordId"))
-        .and_then(Value::as_str)
-        .and_then(|id| sfid::parse(id).ok()))
+        .and_then(|row| follow::merge_survivor(row, deleted.object)))
 }
 
 /// The wait before retry number `attempts` (1-based): 30 s, 1 min, 2 min, …,
@@ -149,146 +181,78 @@ pub fn backoff_ms(attempts: u32) -> i64 {
     (RETRY_BASE_MS << doublings).min(RETRY_MAX_MS)
 }
 
-/// Records an attempt's outcome on the person, writing the audit entries and
-/// queueing a retry where the failure should pass. Returns the push outcome,
-/// or the typed error of a permanent failure.
+/// Records an attempt's outcome on the person through the record's
+/// lifecycle ([`lifecycle::settle`]): the attempt on the audit trail, then a
+/// confirmation, a queued retry or a permanent failure. Returns the push
+/// outcome, or the typed error of a permanent failure.
 pub fn record_attempt(
     record: &mut PersonRecord,
     named: &RecordRef,
-    fields: &[String],
     attempt: Attempt,
     now: Timestamp,
     audit: &mut AuditLog,
     ops: &mut Vec<WriteOp>,
 ) -> Result<PushOutcome, SyncError> {
-    let old = record.clone();
-    let first = record.target().cloned().unwrap_or_else(|| named.clone());
-    let result = match attempt {
-        Attempt::Written {
-            target,
-            redirect,
-            redirect_cause,
-        } => {
-            audit.append(
-                ops,
-                &record.person_id,
-                &AuditEntry {
-                    at: now,
-                    kind: AuditKind::Attempt,
-                    record: Some(first.clone()),
-                    fields: fields.to_vec(),
-                    error_code: redirect_cause,
-                    detail: String::new(),
-                },
-            );
-            if let Some((to, reason)) = &redirect {
-                audit.append(
-                    ops,
-                    &record.person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: AuditKind::Redirected,
-                        record: Some(to.clone()),
-                        fields: Vec::new(),
-                        error_code: None,
-                        detail: format!("{} → {} ({})", first.id, to.id, reason_text(*reason)),
-                    },
-                );
-                record.redirect = Some((to.clone(), *reason));
-            }
-            audit.append(
-                ops,
-                &record.person_id,
-                &AuditEntry {
-                    at: now,
-                    kind: AuditKind::Confirmed,
-                    record: Some(target.clone()),
-                    fields: fields.to_vec(),
-                    error_code: None,
-                    detail: String::new(),
-                },
-            );
-            record.confirmed_at = Some(now);
-            record.attempts = 0;
-            record.failed = false;
-            record.last_error = None;
-            record.retry_key = None;
+    let mut s = Settle {
+        now,
+        audit,
+        ops,
+        context: "",
+    };
+    let person_id = record.person_id.clone();
+    let result = match attempt.result {
+        Ok(reached) => {
+            let cause = reached.redirect_cause.as_ref();
+            lifecycle::attempted(&person_id, &attempt.first, &attempt.tried, cause, &mut s);
+            let confirmation = Confirmation {
+                target: reached.target.clone(),
+                redirect: reached.redirect,
+                fields: attempt.written.clone(),
+                owed: attempt.owed.clone(),
+                reasserted: false,
+            };
+            lifecycle::settle(record, Outcome::Confirmed(confirmation), &mut s);
             let redirected = record.redirect.as_ref().map(|(_, reason)| Redirect {
                 from: named.clone(),
                 reason: *reason,
             });
             Ok(PushOutcome::Written(Written {
-                target,
-                fields: fields.to_vec(),
+                target: reached.target,
+                fields: attempt.written,
                 redirected,
+                owed: attempt.owed,
             }))
         }
-        Attempt::Failed(failure) => {
-            record.attempts += 1;
-            record.last_error = Some(failure.error.clone());
-            audit.append(
-                ops,
-                &record.person_id,
-                &AuditEntry {
-                    at: now,
-                    kind: AuditKind::Attempt,
-                    record: Some(first.clone()),
-                    fields: fields.to_vec(),
-                    error_code: failure.error.code(),
-                    detail: failure.error.to_string(),
-                },
-            );
+        Err(failure) => {
+            let error = Some(&failure.error);
+            lifecycle::attempted(&person_id, &attempt.first, &attempt.tried, error, &mut s);
+            let (at, fields) = (attempt.first, attempt.tried);
             if failure.is_retryable() {
-                let due = now + backoff_ms(record.attempts);
-                ledger::queue_retry(record, due, now, ops);
-                audit.append(
-                    ops,
-                    &record.person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: AuditKind::Queued,
-                        record: None,
-                        fields: Vec::new(),
-                        error_code: None,
-                        detail: format!("retry {} due at {due}", record.attempts + 1),
-                    },
-                );
+                let outcome = Outcome::Retry {
+                    at,
+                    fields,
+                    error: failure.error.clone(),
+                };
+                let due = lifecycle::settle(record, outcome, &mut s).expect("a retry is due");
                 Ok(PushOutcome::QueuedForRetry(Queued {
                     attempts: record.attempts,
                     next_attempt_at: due,
                     reason: failure.error,
                 }))
             } else {
-                record.retry_key = None;
-                record.failed = true;
-                audit.append(
-                    ops,
-                    &record.person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: AuditKind::Failed,
-                        record: Some(first),
-                        fields: fields.to_vec(),
-                        error_code: failure.error.code(),
-                        detail: "kept and reported; the nightly tries again".into(),
-                    },
-                );
+                let outcome = Outcome::Failed {
+                    at,
+                    fields,
+                    error: failure.error.clone(),
+                    owed: attempt.owed,
+                };
+                lifecycle::settle(record, outcome, &mut s);
                 Err(failure.error)
             }
         }
     };
-    // Also deletes a replaced retry entry: it is one of the old index entries.
-    ledger::record_ops(Some(&old), record, ops);
-    audit.flush(ops);
+    s.audit.flush(s.ops);
     result
-}
-
-/// Words for a redirect reason in audit details.
-pub fn reason_text(reason: RedirectReason) -> &'static str {
-    match reason {
-        RedirectReason::ConvertedLead => "converted lead",
-        RedirectReason::Merged => "merged",
-    }
 }
 
 #[cfg(test)]

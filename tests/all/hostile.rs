@@ -186,7 +186,8 @@ impl Ev {
             salesforce_id: self.sfid.clone(),
             email: self.email.clone(),
             source: self.source.clone().unwrap_or_else(|| "component".into()),
-            occurred_at: self.at.as_ref().map_or(now_ms, At::ms),
+            occurred_at: self.at.as_ref().map(At::ms),
+            received_at: now_ms,
         }
     }
 }

@@ -11,6 +11,7 @@ mod support;
 mod cli;
 mod crash;
 mod e2e;
+mod every_optout_lands;
 mod hostile;
 mod http_client;
 mod sandbox;

@@ -479,7 +479,9 @@ fn check(
                     let written = item.target.as_ref().or(item.record.as_ref());
                     assert_eq!(written.map(|r| &r.id), Some(target), "{item:?} for {p:?}");
                 }
-                api::ItemKind::Reasserted | api::ItemKind::WouldWrite => {
+                api::ItemKind::Reasserted
+                | api::ItemKind::WouldWrite
+                | api::ItemKind::FieldOwed => {
                     panic!("nightly {}: unexpected {item:?}", n + 1)
                 }
             }

@@ -72,7 +72,8 @@ pub fn event(person_id: &str, salesforce_id: Option<&str>) -> api::UnsubscribeEv
         salesforce_id: salesforce_id.map(str::to_string),
         email: Some(format!("{person_id}@example.com")),
         source: "link".to_string(),
-        occurred_at: 1_751_968_800_000,
+        occurred_at: Some(1_751_968_800_000),
+        received_at: 1_751_968_800_000,
     }
 }
 

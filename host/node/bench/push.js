@@ -13,7 +13,7 @@ const fresh = 20;
 
 const answer = { status: 204, headers: [['sforce-limit-info', 'api-usage=1/100000']], body: new Uint8Array() };
 const sync = new UnsubscribeSync({ transport: { send: () => answer }, storagePath: ':memory:', log: () => {} });
-const event = (i) => ({ personId: `bench-${i}`, salesforceId: '00Q5e00000AbCdEEAV', email: undefined, source: 'bench', occurredAt: BigInt(1_751_968_800_000 + i) });
+const event = (i) => ({ personId: `bench-${i}`, salesforceId: '00Q5e00000AbCdEEAV', email: undefined, source: 'bench', occurredAt: BigInt(1_751_968_800_000 + i), receivedAt: BigInt(1_751_968_800_000 + i) });
 
 function series(name, samples) {
   const s = [...samples].sort((a, b) => a - b);

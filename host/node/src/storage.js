@@ -168,10 +168,6 @@ export function storageImport(backend) {
     }
   };
   return {
-    get: guard((key) => {
-      check(checkKey(key));
-      return backend.get(key);
-    }),
     getMany: guard((keys) => {
       if (keys.length > limits.maxGetManyKeys) {
         throw tooLarge(`get-many of ${keys.length} keys; the host accepts at most ${limits.maxGetManyKeys}`);

@@ -23,7 +23,7 @@ settings = default_settings()
 
 def push(i: int) -> float:
     event = UnsubscribeEvent(person_id=f"bench-{i}", salesforce_id="00Q5e00000AbCdEEAV", email=None, source="bench",
-                             occurred_at=1_751_968_800_000 + i)
+                             occurred_at=1_751_968_800_000 + i, received_at=1_751_968_800_000 + i)
     t = time.perf_counter()
     r = sync.push(settings, event)
     us = (time.perf_counter() - t) * 1e6

@@ -60,6 +60,10 @@ impl App {
         credentials: Credentials,
         component: Option<&Path>,
     ) -> Result<App, Failure> {
+        // The settings are checked by the component before anything is
+        // opened: a refused setting leaves no trace.
+        let runtime = Arc::new(load_runtime(&config, component)?);
+        config.check_settings(&runtime)?;
         let storage = Arc::new(SqliteStorage::open(&config.storage_path).map_err(|e| {
             Failure::usage(format!(
                 "storage.path {}: {e}",
@@ -78,7 +82,6 @@ impl App {
             (None, Some(m)) => Arc::new(NoCredentials(m.clone())),
             (None, None) => unreachable!("either a client or the reason there is none"),
         };
-        let runtime = Arc::new(load_runtime(&config, component)?);
         let caps = Capabilities::new(http, storage.clone());
         Ok(App {
             config,

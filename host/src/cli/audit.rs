@@ -32,6 +32,8 @@ fn kind(k: api::AuditKind) -> &'static str {
         api::AuditKind::Queued => "queued",
         api::AuditKind::Failed => "FAILED",
         api::AuditKind::Redirected => "redirected",
+        api::AuditKind::FieldOwed => "field owed",
+        api::AuditKind::Superseded => "superseded",
     }
 }
 
@@ -69,6 +71,9 @@ pub fn render(trail: &api::AuditTrail) -> String {
             .map(|id| format!(", Salesforce ID {}", printable(id)))
             .unwrap_or_default()
     );
+    for o in &trail.owed {
+        out.push_str(&format!("owed: {}\n", super::output::describe_owed(o)));
+    }
     let mut t = Table::new(&["when", "what", "record", "fields", "detail"]);
     for e in &trail.entries {
         let detail = match &e.error_code {

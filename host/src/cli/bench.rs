@@ -100,7 +100,8 @@ fn event(i: usize) -> api::UnsubscribeEvent {
         salesforce_id: Some("00Q5e00000AbCdEEAV".into()),
         email: None,
         source: "bench".into(),
-        occurred_at: 1_751_968_800_000 + i as i64,
+        occurred_at: Some(1_751_968_800_000 + i as i64),
+        received_at: 1_751_968_800_000 + i as i64,
     }
 }
 

@@ -206,7 +206,8 @@ fn events(records: usize) -> impl Iterator<Item = api::UnsubscribeEvent> {
             salesforce_id: Some(synthetic_id(object, index as u64)),
             email: None,
             source: "bench".into(),
-            occurred_at: 1_751_968_800_000,
+            occurred_at: Some(1_751_968_800_000),
+            received_at: 1_751_968_800_000,
         }
     })
 }

@@ -104,7 +104,8 @@ fn event(person: &str, sfid: Option<&str>, email: &str, at: i64) -> api::Unsubsc
         salesforce_id: sfid.map(str::to_string),
         email: Some(email.into()),
         source: "demo".into(),
-        occurred_at: at,
+        occurred_at: Some(at),
+        received_at: at,
     }
 }
 

@@ -350,7 +350,7 @@ mod tests {
             b"person_id,salesforce_id,occurred_at\np1,00Q5e00000AbCdEEAV,1000\np2,,not-a-time\n";
         let lines = csv_lines(csv, 7).unwrap();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].as_ref().unwrap().occurred_at, 1000);
+        assert_eq!(lines[0].as_ref().unwrap().occurred_at, Some(1000));
         assert_eq!(lines[1].as_ref().unwrap_err().0, 3);
         assert!(
             csv_lines(b"email\nx@y\n", 0)

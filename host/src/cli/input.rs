@@ -61,17 +61,20 @@ impl<'de> Deserialize<'de> for TimeInput {
     }
 }
 
-fn parse_time(t: Option<TimeInput>, now_ms: i64, what: &str) -> Result<i64, String> {
+/// An event time as sent: none when missing, `null` or empty (the component
+/// then takes the time the host received the event: it owns that rule, and
+/// the one for implausible times).
+fn parse_time(t: Option<TimeInput>, what: &str) -> Result<Option<i64>, String> {
     match t {
-        None => Ok(now_ms),
-        Some(TimeInput::Millis(ms)) => Ok(ms),
-        Some(TimeInput::Text(s)) if s.trim().is_empty() => Ok(now_ms),
+        None => Ok(None),
+        Some(TimeInput::Millis(ms)) => Ok(Some(ms)),
+        Some(TimeInput::Text(s)) if s.trim().is_empty() => Ok(None),
         Some(TimeInput::Text(s)) => {
             if let Ok(ms) = s.trim().parse::<i64>() {
-                return Ok(ms);
+                return Ok(Some(ms));
             }
             chrono::DateTime::parse_from_rfc3339(s.trim())
-                .map(|t| t.timestamp_millis())
+                .map(|t| Some(t.timestamp_millis()))
                 .map_err(|_| {
                     format!("{what}: {s:?} is neither milliseconds since 1970 nor an RFC 3339 time")
                 })
@@ -185,10 +188,10 @@ pub(crate) fn person_id_from(raw: String) -> Result<String, String> {
     Ok(person_id)
 }
 
-/// Parses one unsubscribe from JSON.
+/// Parses one unsubscribe from JSON, received at `received_ms`.
 pub fn unsubscribe_from_json(
     text: &str,
-    now_ms: i64,
+    received_ms: i64,
     default_source: &str,
 ) -> Result<api::UnsubscribeEvent, String> {
     let i: UnsubscribeInput = parse_object(text, "an unsubscribe event")?;
@@ -197,21 +200,23 @@ pub fn unsubscribe_from_json(
         salesforce_id: non_empty(i.salesforce_id),
         email: non_empty(i.email),
         source: non_empty(i.source).unwrap_or_else(|| default_source.to_string()),
-        occurred_at: parse_time(i.occurred_at, now_ms, "occurred_at")?,
+        occurred_at: parse_time(i.occurred_at, "occurred_at")?,
+        received_at: received_ms,
     })
 }
 
-/// Parses one re-subscribe from JSON.
+/// Parses one re-subscribe from JSON, received at `received_ms`.
 pub fn resubscribe_from_json(
     text: &str,
-    now_ms: i64,
+    received_ms: i64,
     default_source: &str,
 ) -> Result<api::ResubscribeEvent, String> {
     let i: ResubscribeInput = parse_object(text, "a re-subscribe event")?;
     Ok(api::ResubscribeEvent {
         person_id: person_id_from(i.person_id)?,
         source: non_empty(i.source).unwrap_or_else(|| default_source.to_string()),
-        occurred_at: parse_time(i.occurred_at, now_ms, "occurred_at")?,
+        occurred_at: parse_time(i.occurred_at, "occurred_at")?,
+        received_at: received_ms,
     })
 }
 
@@ -267,7 +272,8 @@ pub fn read_event_text(arg: Option<&str>, file: Option<&Path>) -> Result<String,
 }
 
 /// An unsubscribe from the text fields of an import record (a CSV row):
-/// the person ID checked, `occurred_at` parsed (empty: now), blank values
+/// the person ID checked, `occurred_at` parsed (empty: none, so the time
+/// received stands in), blank values
 /// dropped, the source defaulting to `import`.
 pub(crate) fn unsubscribe_from_fields(
     person_id: String,
@@ -275,16 +281,17 @@ pub(crate) fn unsubscribe_from_fields(
     email: Option<String>,
     source: Option<String>,
     occurred_at: Option<String>,
-    now_ms: i64,
+    received_ms: i64,
 ) -> Result<api::UnsubscribeEvent, String> {
     let person_id = person_id_from(person_id)?;
-    let occurred_at = parse_time(occurred_at.map(TimeInput::Text), now_ms, "occurred_at")?;
+    let occurred_at = parse_time(occurred_at.map(TimeInput::Text), "occurred_at")?;
     Ok(api::UnsubscribeEvent {
         person_id,
         salesforce_id: non_empty(salesforce_id),
         email: non_empty(email),
         source: non_empty(source).unwrap_or_else(|| "import".into()),
         occurred_at,
+        received_at: received_ms,
     })
 }
 
@@ -296,9 +303,23 @@ mod tests {
     fn json_events_take_defaults_and_both_time_forms() {
         let e = unsubscribe_from_json(r#"{"person_id":"p1"}"#, 5, "cli").unwrap();
         assert_eq!(
-            (e.person_id.as_str(), e.source.as_str(), e.occurred_at),
-            ("p1", "cli", 5)
+            (
+                e.person_id.as_str(),
+                e.source.as_str(),
+                e.occurred_at,
+                e.received_at
+            ),
+            ("p1", "cli", None, 5)
         );
+        // `null` and "" say as little as a missing time: the component takes
+        // the time received, never the time of its call.
+        for none in ["null", "\"\""] {
+            let text = format!(r#"{{"person_id":"p1","occurred_at":{none}}}"#);
+            assert_eq!(
+                unsubscribe_from_json(&text, 5, "cli").unwrap().occurred_at,
+                None
+            );
+        }
         assert_eq!(e.salesforce_id, None);
         let e = unsubscribe_from_json(
             r#"{"person_id":"p1","salesforce_id":"00Q5e00000AbCdEEAV","occurred_at":"2025-07-08T10:00:00Z"}"#,
@@ -306,7 +327,7 @@ mod tests {
             "cli",
         )
         .unwrap();
-        assert_eq!(e.occurred_at, 1_751_968_800_000);
+        assert_eq!(e.occurred_at, Some(1_751_968_800_000));
         assert!(unsubscribe_from_json(r#"{"person":"p1"}"#, 5, "cli").is_err());
         assert!(
             unsubscribe_from_json(r#"{"person_id":"p1","occurred_at":"yesterday"}"#, 5, "cli")
@@ -366,7 +387,7 @@ mod tests {
             )
             .unwrap()
             .occurred_at,
-            i64::MIN
+            Some(i64::MIN)
         );
     }
 

@@ -154,6 +154,7 @@ fn kind(k: api::ItemKind) -> &'static str {
         api::ItemKind::Redirected => "redirected",
         api::ItemKind::Failed => "FAILED",
         api::ItemKind::SkippedNoSalesforceId => "skipped (no ID)",
+        api::ItemKind::FieldOwed => "field owed",
     }
 }
 
@@ -180,6 +181,7 @@ pub fn render_report(r: &api::NightlyReport, items: &[api::ReportItem]) -> Strin
         ("redirected", r.redirected),
         ("failed", r.failed),
         ("skipped (no Salesforce ID)", r.skipped_no_salesforce_id),
+        ("owing a field", r.field_owed),
     ] {
         counts.row(vec![label.to_string(), n.to_string()]);
     }
@@ -203,6 +205,9 @@ pub fn render_report(r: &api::NightlyReport, items: &[api::ReportItem]) -> Strin
         ]);
     }
     out.push_str(&counts.render());
+    for line in super::output::describe_owed_counts(&r.owed_fields) {
+        out.push_str(&format!("field owed: {line}\n"));
+    }
     if let Some(stop) = &r.stopped {
         let why = match stop {
             api::StopReason::Budget(t) => format!("the run's API budget: {t}"),
@@ -223,6 +228,12 @@ pub fn render_report(r: &api::NightlyReport, items: &[api::ReportItem]) -> Strin
                 }
                 (None, None, Some(to)) => format!("wrote {}", record(to)),
                 _ => String::new(),
+            };
+            let owed: Vec<String> = i.owed.iter().map(super::output::describe_owed).collect();
+            let detail = match (detail.is_empty(), owed.is_empty()) {
+                (_, true) => detail,
+                (true, false) => owed.join("; "),
+                (false, false) => format!("{detail}; {}", owed.join("; ")),
             };
             t.row(vec![
                 kind(i.kind).into(),

@@ -43,6 +43,10 @@ pub fn describe_push(o: &api::PushOutcome) -> String {
             if let Some(r) = &w.redirected {
                 s.push_str(&format!("; followed the {}", redirect(r)));
             }
+            for o in &w.owed {
+                s.push_str("; ");
+                s.push_str(&describe_owed(o));
+            }
             s
         }
         api::PushOutcome::SkippedNoSalesforceId => {
@@ -60,6 +64,35 @@ pub fn describe_push(o: &api::PushOutcome) -> String {
             ts(*at)
         ),
     }
+}
+
+/// A field still owed, in words with what to do.
+pub fn describe_owed(o: &api::OwedField) -> String {
+    let field = format!("{}.{}", object(o.field.object), o.field.field);
+    match o.problem {
+        api::FieldProblem::NotInstalled => format!(
+            "{field} not written: it does not exist or the integration user cannot see it \
+             (install it and grant read/edit access; the next nightly writes it)"
+        ),
+        api::FieldProblem::NotWritable => format!(
+            "{field} not written: the integration user cannot edit it \
+             (grant edit access in field-level security; the next nightly writes it)"
+        ),
+    }
+}
+
+/// Owed-field counts in words (`status`, the nightly report).
+pub fn describe_owed_counts(counts: &[api::OwedCount]) -> Vec<String> {
+    counts
+        .iter()
+        .map(|c| {
+            let owed = api::OwedField {
+                field: c.field.clone(),
+                problem: c.problem,
+            };
+            format!("{} record(s) owe {}", c.records, describe_owed(&owed))
+        })
+        .collect()
 }
 
 /// One line describing a re-subscribe outcome.
@@ -82,9 +115,10 @@ pub fn describe_resubscribe(o: &api::ResubscribeOutcome) -> String {
 pub fn describe_sync_error(e: &api::SyncError) -> String {
     use api::SyncError as E;
     match e {
-        E::InvalidSettings(t) => {
-            format!("invalid settings: {t} (fix the [settings] of the config)")
-        }
+        E::InvalidSettings(p) => format!(
+            "invalid settings: {}: {} (fix it in the [settings] of the config)",
+            p.setting, p.reason
+        ),
         E::InvalidEvent(t) => format!("invalid event: {t} (not recorded; fix the sender)"),
         E::InvalidSalesforceId(p) => format!(
             "invalid Salesforce ID {:?}: {} (the unsubscribe was recorded without an ID; send the right ID)",

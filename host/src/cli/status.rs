@@ -90,6 +90,9 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> CmdResult {
         "  failed permanently".into(),
         report.failed.to_string(),
     ]);
+    for line in super::output::describe_owed_counts(&report.owed_fields) {
+        t.row(vec!["  field owed".into(), line]);
+    }
     t.row(vec![
         "pending retries".into(),
         match report.next_retry_at {

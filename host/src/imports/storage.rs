@@ -177,11 +177,6 @@ fn too_large(text: String) -> StorageError {
 }
 
 impl wit_storage::Host for StorageView<'_> {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, StorageError> {
-        policy::check_key(&key).map_err(too_large)?;
-        self.0.backend.get(&key)
-    }
-
     fn get_many(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         if keys.len() > limits::MAX_GET_MANY_KEYS {
             return Err(too_large(format!(
@@ -365,7 +360,7 @@ mod tests {
         let mut view = StorageView(&mut ctx);
         let big = "k".repeat(limits::MAX_KEY_BYTES + 1);
         assert!(matches!(
-            view.get(big.clone()),
+            view.get_many(vec![big.clone()]),
             Err(StorageError::TooLarge(_))
         ));
         assert!(matches!(

@@ -53,6 +53,9 @@ pub struct Event {
     pub attempts: u32,
     /// Not before this instant (ms).
     pub not_before: i64,
+    /// When it arrived (ms): handed to the component as the event's
+    /// `received-at`, however late the worker gets to it.
+    pub received_at: i64,
 }
 
 /// What [`Inbox::next`] found.
@@ -176,7 +179,7 @@ impl Inbox {
         // reading the head while nothing is deferred.
         let due = conn
             .query_row(
-                "SELECT id, kind, body, attempts, not_before FROM inbox
+                "SELECT id, kind, body, attempts, not_before, received_at FROM inbox
                  WHERE not_before <= ?1 ORDER BY id LIMIT 1",
                 params![now],
                 |r| {
@@ -186,12 +189,13 @@ impl Inbox {
                         r.get::<_, String>(2)?,
                         r.get::<_, u32>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(err)?;
-        if let Some((id, kind, body, attempts, not_before)) = due {
+        if let Some((id, kind, body, attempts, not_before, received_at)) = due {
             let kind = Kind::parse(&kind).ok_or_else(|| {
                 StorageError::Corrupt(format!("inbox event {id} has an unknown kind {kind:?}"))
             })?;
@@ -201,6 +205,7 @@ impl Inbox {
                 body,
                 attempts,
                 not_before,
+                received_at,
             }));
         }
         let earliest: Option<i64> = conn

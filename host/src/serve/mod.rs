@@ -308,9 +308,10 @@ async fn intake(
         s.metrics.rejected("invalid");
         return reply(StatusCode::BAD_REQUEST, serde_json::json!({ "error": e }));
     }
-    // Pin a missing occurred_at to the arrival time, so a retry later does
-    // not move it.
-    let stored = pin_time(text, now_ms);
+    // The arrival time is stored with the event and handed to the component
+    // as its `received-at`, which stands in for a missing or implausible
+    // `occurred_at` however late the worker gets to the event.
+    let stored = text.to_string();
     let s2 = s.clone();
     let accepted = tokio::task::spawn_blocking(move || {
         s2.inbox
@@ -342,16 +343,6 @@ async fn intake(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({ "error": e.to_string() }),
         ),
-    }
-}
-
-fn pin_time(text: &str, now_ms: i64) -> String {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(mut m)) if !m.contains_key("occurred_at") => {
-            m.insert("occurred_at".into(), now_ms.into());
-            serde_json::Value::Object(m).to_string()
-        }
-        _ => text.to_string(),
     }
 }
 
@@ -591,30 +582,34 @@ fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
     // The body was checked on arrival; a failure here means it was edited
     // in the database: dead-letter it.
     let outcome: Result<Result<String, api::SyncError>, crate::HostError> = match ev.kind {
-        Kind::Unsubscribe => match cli_input::unsubscribe_from_json(&ev.body, now, "webhook") {
-            Ok(e) => s.app.runtime.push(caps, settings, &e).map(|r| {
-                r.map(|o| {
-                    s.metrics.push_outcome(&o);
-                    if let api::PushOutcome::QueuedForRetry(q) = &o {
-                        plan.retry_at(q.next_attempt_at);
-                        queue_changed = true;
-                    }
-                    format!("{}: {}", e.person_id, describe_push(&o))
-                })
-            }),
-            Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
-        },
-        Kind::Resubscribe => match cli_input::resubscribe_from_json(&ev.body, now, "webhook") {
-            Ok(e) => s.app.runtime.resubscribe(caps, settings, &e).map(|r| {
-                r.map(|o| {
-                    s.metrics.resubscribes.fetch_add(1, Ordering::Relaxed);
-                    // A release drops any queued retry of the person.
-                    queue_changed |= matches!(o, api::ResubscribeOutcome::Released);
-                    format!("{}: {}", e.person_id, crate::cli::describe_resubscribe(&o))
-                })
-            }),
-            Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
-        },
+        Kind::Unsubscribe => {
+            match cli_input::unsubscribe_from_json(&ev.body, ev.received_at, "webhook") {
+                Ok(e) => s.app.runtime.push(caps, settings, &e).map(|r| {
+                    r.map(|o| {
+                        s.metrics.push_outcome(&o);
+                        if let api::PushOutcome::QueuedForRetry(q) = &o {
+                            plan.retry_at(q.next_attempt_at);
+                            queue_changed = true;
+                        }
+                        format!("{}: {}", e.person_id, describe_push(&o))
+                    })
+                }),
+                Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
+            }
+        }
+        Kind::Resubscribe => {
+            match cli_input::resubscribe_from_json(&ev.body, ev.received_at, "webhook") {
+                Ok(e) => s.app.runtime.resubscribe(caps, settings, &e).map(|r| {
+                    r.map(|o| {
+                        s.metrics.resubscribes.fetch_add(1, Ordering::Relaxed);
+                        // A release drops any queued retry of the person.
+                        queue_changed |= matches!(o, api::ResubscribeOutcome::Released);
+                        format!("{}: {}", e.person_id, crate::cli::describe_resubscribe(&o))
+                    })
+                }),
+                Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
+            }
+        }
     };
     let result = match outcome {
         Ok(Ok(text)) => {

@@ -20,14 +20,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::ledger::{self, AuditLog};
-use crate::model::{
-    AuditEntry, AuditKind, FieldRef, ItemKind, RecordRef, ReportItem, SObject, Settings,
-    StopReason, SyncError,
-};
-use crate::nightly::collections::{self, Entry};
+use crate::lifecycle::{self, Confirmation, Outcome, Settle};
+use crate::model::{ItemKind, RecordRef, ReportItem, SObject, Settings, StopReason, SyncError};
+use crate::nightly::collections;
+use crate::nightly::decide::{self, Entry};
 use crate::nightly::report::add_item;
 use crate::nightly::state::{RunState, Stage};
 use crate::nightly::{Interrupt, StepError, checkpoint_op, interrupt, next_stage};
@@ -36,7 +34,6 @@ use crate::salesforce::api::{OrgApi, RequestError};
 use crate::salesforce::bulk::{self as api_bulk, UpdateCsv};
 use crate::salesforce::errors::{self, Disposition};
 use crate::sfid;
-use crate::writer;
 
 /// Most rows in one ingest job: keeps the CSV (about 24 bytes a row) and the
 /// guest's memory well inside their caps.
@@ -210,7 +207,15 @@ pub(crate) fn step(
     let phase = bulk_state(state).phase.clone();
     match phase {
         Phase::Describe => {
-            check_fields(state, object, api)?;
+            // A missing or read-only field would fail every row of a job: it
+            // is left out of the job (and owed), never allowed to stop the
+            // fields that can be written.
+            collections::prepare_fields(state, object, true, api, ports)?;
+            if state.fields_for(object).is_empty() {
+                let why = format!("no selected field can be written on {}", object.api_name());
+                fall_back(state, object, &why, ports)?;
+                return Ok(0);
+            }
             bulk_state(state).phase = Phase::StartQuery;
             save(state, Vec::new(), ports)?;
             Ok(0)
@@ -218,8 +223,9 @@ pub(crate) fn step(
         Phase::StartQuery => {
             api.check_budget(3)
                 .map_err(|m| Interrupt::Stop(StopReason::Budget(m)))?;
-            let job = api_bulk::create_query_job(api, &skip_query(object, &state.fields))
-                .map_err(|e| interrupt(e, object, &state.fields))?;
+            let job =
+                api_bulk::create_query_job(api, &skip_query(object, &state.fields_for(object)))
+                    .map_err(|e| interrupt(e, object, &state.fields))?;
             ports.log.write(
                 Level::Info,
                 &format!(
@@ -315,22 +321,22 @@ pub(crate) fn step(
                         confirmed: r.confirmed,
                     })
                     .collect();
-                let decided =
-                    collections::decide(state, object, &entries, api).inspect_err(|_| {
-                        // Keep them for the redo of this step.
-                        bulk_state(state).resolve = entries
-                            .iter()
-                            .map(|e| ResolveEntry {
-                                named: e.named.clone(),
-                                person_id: e.person_id.clone(),
-                                confirmed: e.confirmed,
-                            })
-                            .collect();
-                    })?;
                 let mut ops = Vec::new();
-                collections::record_unwritable(state, decided.unwritable, &mut ops, ports)?;
-                state.counts.already += decided.already;
-                state.pending.extend(decided.writes);
+                let now = ports.clock.now();
+                let decided =
+                    decide::decide(state, object, &entries, api, ports.store, now, &mut ops)
+                        .inspect_err(|_| {
+                            // Keep them for the redo of this step.
+                            bulk_state(state).resolve = entries
+                                .iter()
+                                .map(|e| ResolveEntry {
+                                    named: e.named.clone(),
+                                    person_id: e.person_id.clone(),
+                                    confirmed: e.confirmed,
+                                })
+                                .collect();
+                        })?;
+                collections::take_decisions(state, decided, &mut ops, ports)?;
                 finish_object(state, object, ops, ports)?;
             } else {
                 finish_object(state, object, Vec::new(), ports)?;
@@ -353,37 +359,6 @@ fn skip_query(object: SObject, fields: &[String]) -> String {
         object.api_name(),
         conditions.join(" AND ")
     )
-}
-
-/// Describe once: a missing or read-only field would fail every row.
-fn check_fields(state: &RunState, object: SObject, api: &mut OrgApi<'_>) -> Result<(), StepError> {
-    let describe = api
-        .describe(object)
-        .map_err(|e| interrupt(e, object, &state.fields))?;
-    let described: Vec<&Value> = describe
-        .get("fields")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    for field in &state.fields {
-        let found = described.iter().find(|f| {
-            f.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(field))
-        });
-        let field_ref = FieldRef {
-            object,
-            field: field.clone(),
-        };
-        match found {
-            None => return Err(Interrupt::Fail(SyncError::FieldNotInstalled(field_ref)).into()),
-            Some(f) if f.get("updateable").and_then(Value::as_bool) != Some(true) => {
-                return Err(Interrupt::Fail(SyncError::FieldNotWritable(field_ref)).into());
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }
 
 /// Fetches the query job's results and stores them as sorted compact IDs.
@@ -472,7 +447,10 @@ fn build(
     let prefix = blob_prefix(state, object);
     let index = ledger::target_prefix(object);
     let remaining = ports.store.count(&index).map_err(ledger::storage_error)?;
-    let mut csv = UpdateCsv::new(&state.fields, (remaining as usize).min(MAX_JOB_ROWS));
+    let mut csv = UpdateCsv::new(
+        &state.fields_for(object),
+        (remaining as usize).min(MAX_JOB_ROWS),
+    );
     let mut lines = String::new();
     let mut line_count = 0usize;
     let mut chunks = 0u32;
@@ -527,6 +505,7 @@ fn build(
                     redirected: None,
                     target: None,
                     error: None,
+                    owed: state.owed_for(object),
                 });
                 continue;
             }
@@ -641,7 +620,10 @@ fn confirm(
     let now = ports.clock.now();
     let mut audit = AuditLog::open(ports.store)?;
     let mut ops = Vec::new();
-    let mut touched: Vec<(String, Option<errors::Failure>, RecordRef)> = Vec::new();
+    let mut touched: Vec<Touched> = Vec::new();
+    let fields = state.fields_for(object);
+    let owed = state.owed_for(object);
+    let context = format!("nightly {} (Bulk job {job})", state.run_id);
     for (key, value) in keys.iter().zip(values) {
         let text = String::from_utf8(
             value.ok_or_else(|| SyncError::StorageFailure(format!("{key} is missing")))?,
@@ -660,45 +642,46 @@ fn confirm(
             };
             match failures.get(id) {
                 None => {
-                    if flag != "c" {
-                        ops.push(WriteOp::Set(
-                            ledger::target_key(&named, &person_id),
-                            b"c".to_vec(),
-                        ));
-                        state.counts.written += 1;
-                    } else {
+                    let reasserted = flag == "c";
+                    if reasserted {
                         state.counts.reasserted += 1;
-                        add_item(
-                            state,
-                            &ReportItem {
-                                kind: ItemKind::Reasserted,
-                                person_id: person_id.clone(),
-                                record: Some(named.clone()),
-                                redirected: None,
-                                target: None,
-                                error: None,
-                            },
-                            &mut ops,
-                        );
+                    } else {
+                        state.counts.written += 1;
                     }
-                    audit.append(
-                        &mut ops,
-                        &person_id,
-                        &AuditEntry {
-                            at: now,
-                            kind: AuditKind::Confirmed,
+                    state.count_owed(&owed);
+                    if reasserted || !owed.is_empty() {
+                        let kind = if reasserted {
+                            ItemKind::Reasserted
+                        } else {
+                            ItemKind::Written
+                        };
+                        let item = ReportItem {
+                            kind,
+                            person_id: person_id.clone(),
                             record: Some(named.clone()),
-                            fields: state.fields.clone(),
-                            error_code: None,
-                            detail: format!("nightly {} (Bulk job {job})", state.run_id),
-                        },
-                    );
-                    if retrying.contains(&person_id) {
-                        touched.push((person_id, None, named));
+                            redirected: None,
+                            target: None,
+                            error: None,
+                            owed: owed.clone(),
+                        };
+                        add_item(state, &item, &mut ops);
+                    }
+                    if retrying.contains(&person_id) || !owed.is_empty() {
+                        // Its record changes (a retry settled, a field owed):
+                        // loaded below.
+                        touched.push((person_id, None, named, reasserted));
+                    } else {
+                        let mut s = Settle {
+                            now,
+                            audit: &mut audit,
+                            ops: &mut ops,
+                            context: &context,
+                        };
+                        lifecycle::confirm_indexed(&named, &person_id, reasserted, &fields, &mut s);
                     }
                 }
                 Some(sf) => {
-                    let failure = errors::classify(sf.clone(), &named, &state.fields);
+                    let failure = sf.clone().classify_on(&named, &fields);
                     match failure.disposition {
                         Disposition::Converted | Disposition::Deleted => {
                             bulk_state(state).resolve.push(ResolveEntry {
@@ -718,10 +701,11 @@ fn confirm(
                                     redirected: None,
                                     target: None,
                                     error: Some(failure.error.clone()),
+                                    owed: Vec::new(),
                                 },
                                 &mut ops,
                             );
-                            touched.push((person_id, Some(failure), named));
+                            touched.push((person_id, Some(failure), named, false));
                         }
                     }
                 }
@@ -729,7 +713,13 @@ fn confirm(
         }
         ops.push(WriteOp::Delete(key.clone()));
     }
-    update_persons(state, touched, now, &mut audit, &mut ops, ports)?;
+    let mut s = Settle {
+        now,
+        audit: &mut audit,
+        ops: &mut ops,
+        context: &context,
+    };
+    update_persons(state, object, touched, &mut s, ports)?;
     audit.flush(&mut ops);
     let done = last >= line_chunks;
     let b = bulk_state(state);
@@ -783,62 +773,48 @@ fn load_failures(
     Ok(failures)
 }
 
-/// Updates the person records a job's outcome concerns: retries cleared for
-/// written persons, queued or marked failed for failed rows.
+/// A person whose record a job's outcome changes: the failure (none when
+/// written), the record named, and whether it was confirmed before.
+type Touched = (String, Option<errors::Failure>, RecordRef, bool);
+
+/// Settles the person records a job's outcome changes: those written while
+/// a retry was queued, and those whose row failed.
 fn update_persons(
     state: &RunState,
-    touched: Vec<(String, Option<errors::Failure>, RecordRef)>,
-    now: i64,
-    audit: &mut AuditLog,
-    ops: &mut Vec<WriteOp>,
+    object: SObject,
+    touched: Vec<Touched>,
+    s: &mut Settle<'_>,
     ports: Ports<'_>,
 ) -> Result<(), SyncError> {
     if touched.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = touched.iter().map(|(p, _, _)| p.clone()).collect();
+    let ids: Vec<String> = touched.iter().map(|(p, ..)| p.clone()).collect();
     let records = ledger::load_persons(ports.store, &ids)?;
-    for ((person_id, failure, named), old) in touched.into_iter().zip(records) {
-        let Some(old) = old else { continue };
-        let mut record = old.clone();
-        match failure {
-            None => {
-                record.confirmed_at = Some(now);
-                record.attempts = 0;
-                record.failed = false;
-                record.last_error = None;
-                record.retry_key = None;
-            }
-            Some(failure) => {
-                record.attempts += 1;
-                record.last_error = Some(failure.error.clone());
-                if failure.is_retryable() {
-                    let due = now + writer::backoff_ms(record.attempts);
-                    ledger::queue_retry(&mut record, due, now, ops);
-                } else {
-                    record.failed = true;
-                    // Permanent: out of the retry queue, as after a push.
-                    record.retry_key = None;
-                }
-                audit.append(
-                    ops,
-                    &person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: if failure.is_retryable() {
-                            AuditKind::Queued
-                        } else {
-                            AuditKind::Failed
-                        },
-                        record: Some(named),
-                        fields: state.fields.clone(),
-                        error_code: failure.error.code(),
-                        detail: format!("nightly {}: {}", state.run_id, failure.error),
-                    },
-                );
-            }
-        }
-        ledger::record_ops(Some(&old), &record, ops);
+    let fields = state.fields_for(object);
+    for ((_, failure, named, reasserted), old) in touched.into_iter().zip(records) {
+        let Some(mut record) = old else { continue };
+        let outcome = match failure {
+            None => Outcome::Confirmed(Confirmation {
+                target: named,
+                redirect: None,
+                fields: fields.clone(),
+                owed: state.owed_for(object),
+                reasserted,
+            }),
+            Some(failure) if failure.is_retryable() => Outcome::Retry {
+                at: named,
+                fields: fields.clone(),
+                error: failure.error,
+            },
+            Some(failure) => Outcome::Failed {
+                at: named,
+                fields: fields.clone(),
+                error: failure.error,
+                owed: Vec::new(),
+            },
+        };
+        lifecycle::settle(&mut record, outcome, s);
     }
     Ok(())
 }

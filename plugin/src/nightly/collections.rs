@@ -2,59 +2,61 @@
 //! writes of 200 records. Converted Leads and merged records are followed;
 //! records already opted out are never written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde_json::Value;
-
+use crate::fields::{self, FieldCache};
 use crate::ledger::{self, AuditLog, PersonRecord};
+use crate::lifecycle::{self, Confirmation, Outcome, Settle};
 use crate::model::{
-    AuditEntry, AuditKind, ItemKind, RecordRef, Redirect, RedirectReason, ReportItem, SObject,
-    SalesforceFailure, SyncError,
+    ItemKind, RecordRef, Redirect, ReportItem, SObject, SalesforceFailure, SyncError,
 };
+use crate::nightly::decide::{self, Decided, Unwritable};
 use crate::nightly::report::add_item;
 use crate::nightly::state::{PendingWrite, RunState, Stage};
-use crate::nightly::{CHUNK, Interrupt, StepError, checkpoint_op, interrupt, next_stage};
+use crate::nightly::{CHUNK, StepError, checkpoint_op, interrupt, next_stage};
 use crate::ports::{Ports, WriteOp};
 use crate::salesforce::api::OrgApi;
-use crate::salesforce::errors::{self, Disposition};
-use crate::salesforce::soql;
+use crate::salesforce::errors::Disposition;
 use crate::sfid;
-use crate::writer;
 
-/// Most records one collections call may carry (§3.1).
+/// Most records one collections call may carry (`plugin/SALESFORCE.md`,
+/// "sObject Collections").
 const COLLECTION_SIZE: usize = 200;
 
-/// One target index entry.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    /// The record the unsubscribe names.
-    pub named: RecordRef,
-    /// The person.
-    pub person_id: String,
-    /// Confirmed before.
-    pub confirmed: bool,
-}
-
-/// A held unsubscribe the run could not write, with why.
-pub(crate) struct Unwritable {
-    pub entry: Entry,
-    pub target: Option<RecordRef>,
-    pub redirect: Option<RedirectReason>,
-    pub error: SyncError,
-}
-
-/// Parses a page of index entries.
-pub(crate) fn parse_entries(page: &[(String, Vec<u8>)]) -> Vec<Entry> {
-    page.iter()
-        .filter_map(|(key, value)| {
-            let (named, person_id) = ledger::parse_target_key(key)?;
-            Some(Entry {
-                named,
-                person_id,
-                confirmed: value.as_slice() == b"c",
-            })
-        })
-        .collect()
+/// Learns which selected fields can be written on `object` before it is
+/// walked. A describe costs a call, so it is made only when the field cache
+/// knows of a problem with one of them (or when `force`d, by the Bulk path,
+/// where one bad field would fail every row): a field installed since is then
+/// written by this run. Fields never seen are tried, and a refusal teaches
+/// the rest ([`decide`]).
+pub(crate) fn prepare_fields(
+    state: &mut RunState,
+    object: SObject,
+    force: bool,
+    api: &mut OrgApi<'_>,
+    ports: Ports<'_>,
+) -> Result<(), StepError> {
+    let mut cache = FieldCache::load(ports.store)?;
+    let now = ports.clock.now();
+    let known_problem = !cache
+        .plan_within(object, &state.fields, now, i64::MAX)
+        .owed
+        .is_empty();
+    if !force && !known_problem {
+        return Ok(());
+    }
+    let describe = api
+        .describe(object)
+        .map_err(|e| interrupt(e, object, &state.fields))?;
+    cache.learn_describe(object, &describe, &state.fields, now);
+    state.owed.retain(|o| o.field.object != object);
+    for owed in cache.plan_within(object, &state.fields, now, i64::MAX).owed {
+        state.learn_owed(owed);
+    }
+    let mut ops: Vec<WriteOp> = cache.store_op().into_iter().collect();
+    ops.push(checkpoint_op(state));
+    ports.store.write(ops).map_err(ledger::storage_error)?;
+    Ok(())
 }
 
 /// Walks one chunk of an object's index: reads, decides, writes full batches.
@@ -80,12 +82,11 @@ pub(crate) fn walk_chunk(
         return Ok(0);
     };
     let last_key = last_key.clone();
-    let entries = parse_entries(&page.entries);
-    let decided = decide(state, object, &entries, api)?;
+    let entries = decide::parse_entries(&page.entries);
     let mut ops = Vec::new();
-    record_unwritable(state, decided.unwritable, &mut ops, ports)?;
-    state.counts.already += decided.already;
-    state.pending.extend(decided.writes);
+    let now = ports.clock.now();
+    let decided = decide::decide(state, object, &entries, api, ports.store, now, &mut ops)?;
+    take_decisions(state, decided, &mut ops, ports)?;
     state.done += page.entries.len() as u64;
     state.stage = Stage::Walk {
         object,
@@ -101,201 +102,36 @@ pub(crate) fn walk_chunk(
     Ok(page.entries.len() as u64)
 }
 
-/// What a chunk's reads decided.
-pub(crate) struct Decided {
-    pub already: u64,
-    pub writes: Vec<PendingWrite>,
-    pub unwritable: Vec<Unwritable>,
-}
-
-/// Reads a chunk's records (and where needed the records they lead to) and
-/// decides, for each entry, nothing / a write / a failure.
-pub(crate) fn decide(
-    state: &RunState,
-    object: SObject,
-    entries: &[Entry],
-    api: &mut OrgApi<'_>,
-) -> Result<Decided, Interrupt> {
-    let fields = state.fields.clone();
-    let ids: BTreeSet<&str> = entries.iter().map(|e| e.named.id.as_str()).collect();
-    let mut select: Vec<&str> = vec!["Id"];
-    select.extend(fields.iter().map(String::as_str));
-    if object == SObject::Lead {
-        select.extend(["IsConverted", "ConvertedContactId"]);
-    }
-    let rows = read(
-        api,
-        object,
-        &select,
-        &ids.into_iter().collect::<Vec<_>>(),
-        false,
-        &fields,
-    )?;
-
-    let mut decided = Decided {
-        already: 0,
-        writes: Vec::new(),
-        unwritable: Vec::new(),
-    };
-    let mut missing: Vec<&Entry> = Vec::new();
-    let mut redirects: Vec<(&Entry, RecordRef, RedirectReason)> = Vec::new();
-    for entry in entries {
-        match rows.get(&entry.named.id) {
-            None => missing.push(entry),
-            Some(row) if row.get("IsConverted").and_then(Value::as_bool) == Some(true) => match row
-                .get("ConvertedContactId")
-                .and_then(Value::as_str)
-                .and_then(|id| sfid::parse(id).ok())
-            {
-                Some(contact) => redirects.push((entry, contact, RedirectReason::ConvertedLead)),
-                None => decided.unwritable.push(Unwritable {
-                    entry: entry.clone(),
-                    target: None,
-                    redirect: None,
-                    error: SyncError::SalesforceError(SalesforceFailure {
-                        status: 400,
-                        code: "CANNOT_UPDATE_CONVERTED_LEAD".into(),
-                        message:
-                            "the Lead is converted and has no ConvertedContactId to write instead"
-                                .into(),
-                        fields: Vec::new(),
-                    }),
-                }),
-            },
-            Some(row) if all_set(row, &fields) => decided.already += 1,
-            Some(_) => decided.writes.push(PendingWrite {
+/// Books a chunk's decisions: failures recorded, records already set
+/// counted (and reported when they owe a field), writes queued.
+pub(crate) fn take_decisions(
+    state: &mut RunState,
+    decided: Decided,
+    ops: &mut Vec<WriteOp>,
+    ports: Ports<'_>,
+) -> Result<(), SyncError> {
+    record_unwritable(state, decided.unwritable, ops, ports)?;
+    for (entry, target) in decided.already {
+        let owed = state.owed_for(target.object);
+        if state.fields_for(target.object).len() > 0 {
+            state.counts.already += 1;
+        }
+        if !owed.is_empty() {
+            state.count_owed(&owed);
+            let item = ReportItem {
+                kind: ItemKind::FieldOwed,
                 person_id: entry.person_id.clone(),
-                named: entry.named.clone(),
-                target: entry.named.clone(),
-                redirect: None,
-                reassert: entry.confirmed,
-            }),
+                record: Some(entry.named.clone()),
+                redirected: None,
+                target: (target != entry.named).then_some(target),
+                error: owed.first().map(|o| o.error()),
+                owed,
+            };
+            add_item(state, &item, ops);
         }
     }
-
-    if !missing.is_empty() {
-        let ids: Vec<&str> = missing.iter().map(|e| e.named.id.as_str()).collect();
-        let deleted = read(
-            api,
-            object,
-            &["Id", "IsDeleted", "MasterRecordId"],
-            &ids,
-            true,
-            &fields,
-        )?;
-        for entry in missing {
-            let master = deleted
-                .get(&entry.named.id)
-                .and_then(|row| row.get("MasterRecordId"))
-                .and_then(Value::as_str)
-                .and_then(|id| sfid::parse(id).ok());
-            match (master, deleted.contains_key(&entry.named.id)) {
-                (Some(master), _) => redirects.push((entry, master, RedirectReason::Merged)),
-                (None, true) => decided.unwritable.push(Unwritable {
-                    entry: entry.clone(),
-                    target: None,
-                    redirect: None,
-                    error: SyncError::RecordDeleted(entry.named.clone()),
-                }),
-                (None, false) => decided.unwritable.push(Unwritable {
-                    entry: entry.clone(),
-                    target: None,
-                    redirect: None,
-                    error: SyncError::SalesforceError(SalesforceFailure {
-                        status: 404,
-                        code: "NOT_FOUND".into(),
-                        message: format!(
-                            "no {} with this ID in the org (purged, or from another org); send the right ID",
-                            object.api_name()
-                        ),
-                        fields: Vec::new(),
-                    }),
-                }),
-            }
-        }
-    }
-
-    // Read the records the redirects lead to, so those already opted out are
-    // not written either.
-    let mut by_object: BTreeMap<SObject, Vec<&str>> = BTreeMap::new();
-    for (_, target, _) in &redirects {
-        by_object
-            .entry(target.object)
-            .or_default()
-            .push(target.id.as_str());
-    }
-    let mut target_rows: BTreeMap<String, Value> = BTreeMap::new();
-    for (target_object, ids) in by_object {
-        let mut select: Vec<&str> = vec!["Id"];
-        select.extend(fields.iter().map(String::as_str));
-        target_rows.extend(read(api, target_object, &select, &ids, false, &fields)?);
-    }
-    for (entry, target, reason) in redirects {
-        match target_rows.get(&target.id) {
-            Some(row) if all_set(row, &fields) => decided.already += 1,
-            Some(_) => decided.writes.push(PendingWrite {
-                person_id: entry.person_id.clone(),
-                named: entry.named.clone(),
-                target,
-                redirect: Some(reason),
-                reassert: entry.confirmed,
-            }),
-            None => decided.unwritable.push(Unwritable {
-                entry: entry.clone(),
-                target: Some(target.clone()),
-                redirect: Some(reason),
-                error: SyncError::RecordDeleted(target),
-            }),
-        }
-    }
-    Ok(decided)
-}
-
-/// Runs `SELECT select FROM object WHERE Id IN ids` (or queryAll), in chunks
-/// that fit the URI limit; rows keyed by their 18-character Id.
-fn read(
-    api: &mut OrgApi<'_>,
-    object: SObject,
-    select: &[&str],
-    ids: &[&str],
-    all: bool,
-    fields: &[String],
-) -> Result<BTreeMap<String, Value>, Interrupt> {
-    let mut rows = BTreeMap::new();
-    for chunk in soql::chunk_ids(api.version(), select, object, ids) {
-        let query = soql::select_by_ids(select, object, &chunk);
-        let found = api
-            .query(&query, all)
-            .map_err(|e| interrupt(e, object, fields))?;
-        for row in found {
-            if let Some(id) = row
-                .get("Id")
-                .and_then(Value::as_str)
-                .and_then(|id| sfid::parse(id).ok())
-            {
-                rows.insert(id.id, row);
-            }
-        }
-    }
-    Ok(rows)
-}
-
-/// Every selected field is true in a row (a query or record answer). A
-/// missing field counts as not set.
-pub fn all_set(row: &Value, fields: &[String]) -> bool {
-    fields.iter().all(|f| {
-        row.get(f)
-            .or_else(|| {
-                // Salesforce echoes API names in their canonical case.
-                row.as_object().and_then(|o| {
-                    o.iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(f))
-                        .map(|(_, v)| v)
-                })
-            })
-            .and_then(Value::as_bool)
-            == Some(true)
-    })
+    state.pending.extend(decided.writes);
+    Ok(())
 }
 
 /// Records failures decided without a write (deleted, purged, converted with
@@ -319,44 +155,37 @@ pub(crate) fn record_unwritable(
         ledger::load_persons(ports.store, &persons)?
     };
     let mut audit = AuditLog::open(ports.store)?;
-    let now = ports.clock.now();
+    let context = format!("nightly {}", state.run_id);
     for (i, u) in unwritable.into_iter().enumerate() {
         state.counts.failed += 1;
-        add_item(
-            state,
-            &ReportItem {
-                kind: ItemKind::Failed,
-                person_id: u.entry.person_id.clone(),
-                record: Some(u.entry.named.clone()),
-                redirected: u.redirect.map(|reason| Redirect {
-                    from: u.entry.named.clone(),
-                    reason,
-                }),
-                target: u.target.clone(),
-                error: Some(u.error.clone()),
-            },
-            ops,
-        );
+        let item = ReportItem {
+            kind: ItemKind::Failed,
+            person_id: u.entry.person_id.clone(),
+            record: Some(u.entry.named.clone()),
+            redirected: u.redirect.map(|reason| Redirect {
+                from: u.entry.named.clone(),
+                reason,
+            }),
+            target: u.target.clone(),
+            error: Some(u.error.clone()),
+            owed: Vec::new(),
+        };
+        add_item(state, &item, ops);
         if let Some(Some(old)) = records.get(i) {
             let mut record = old.clone();
-            record.failed = true;
-            // A permanent failure leaves the retry queue, as a push's does
-            // (`writer::record_attempt`): the next nightly tries again.
-            record.retry_key = None;
-            record.last_error = Some(u.error.clone());
-            audit.append(
+            let outcome = Outcome::Failed {
+                at: u.target.unwrap_or(u.entry.named),
+                fields: state.fields.clone(),
+                error: u.error,
+                owed: Vec::new(),
+            };
+            let mut s = Settle {
+                now: ports.clock.now(),
+                audit: &mut audit,
                 ops,
-                &record.person_id,
-                &AuditEntry {
-                    at: now,
-                    kind: AuditKind::Failed,
-                    record: Some(u.target.unwrap_or(u.entry.named)),
-                    fields: state.fields.clone(),
-                    error_code: u.error.code(),
-                    detail: format!("nightly {}: {}", state.run_id, u.error),
-                },
-            );
-            ledger::record_ops(Some(old), &record, ops);
+                context: &context,
+            };
+            lifecycle::settle(&mut record, outcome, &mut s);
         }
     }
     audit.flush(ops);
@@ -364,7 +193,9 @@ pub(crate) fn record_unwritable(
 }
 
 /// Writes the first (up to) 200 pending writes in one collections call and
-/// records every outcome with the checkpoint, atomically.
+/// records every outcome with the checkpoint, atomically. Records refused
+/// only for a missing or read-only field are sent once more at once, without
+/// it (one extra call), and the field is owed from then on.
 pub(crate) fn flush_batch(
     state: &mut RunState,
     api: &mut OrgApi<'_>,
@@ -372,7 +203,7 @@ pub(crate) fn flush_batch(
 ) -> Result<(), StepError> {
     let take = state.pending.len().min(COLLECTION_SIZE);
     let mut batch: Vec<PendingWrite> = state.pending[..take].to_vec();
-    // Leads then Contacts: at most two type chunks per call (§3.1).
+    // Leads then Contacts: at most two type chunks per call.
     batch.sort_by(|a, b| a.target.cmp(&b.target));
     let person_ids: Vec<String> = batch.iter().map(|p| p.person_id.clone()).collect();
     let records = ledger::load_persons(ports.store, &person_ids)?;
@@ -388,27 +219,12 @@ pub(crate) fn flush_batch(
     let mut ops = Vec::new();
     if state.dry_run {
         for (p, _) in &live {
-            add_item(state, &item(ItemKind::WouldWrite, p, None), &mut ops);
+            let owed = state.owed_for(p.target.object);
+            add_item(state, &item(ItemKind::WouldWrite, p, None, owed), &mut ops);
         }
     } else if !live.is_empty() {
-        let mut targets: Vec<(RecordRef, Vec<String>)> = live
-            .iter()
-            .map(|(p, _)| (p.target.clone(), state.fields.clone()))
-            .collect();
-        targets.dedup_by(|a, b| a.0 == b.0);
-        let results = api.update_collection(&targets).map_err(|e| {
-            StepError::Interrupt(interrupt(
-                e,
-                live[0]
-                    .1
-                    .salesforce_id
-                    .as_ref()
-                    .map_or(SObject::Lead, |r| r.object),
-                &state.fields,
-            ))
-        })?;
-        let outcome: BTreeMap<RecordRef, Result<(), SalesforceFailure>> =
-            targets.into_iter().map(|(t, _)| t).zip(results).collect();
+        let targets: Vec<&RecordRef> = live.iter().map(|(p, _)| &p.target).collect();
+        let outcome = write_targets(state, &targets, api, &mut ops, ports)?;
         record_results(state, &live, &outcome, &mut ops, ports)?;
     }
     state.pending.drain(..take);
@@ -417,7 +233,64 @@ pub(crate) fn flush_batch(
     Ok(())
 }
 
-fn item(kind: ItemKind, p: &PendingWrite, error: Option<SyncError>) -> ReportItem {
+type WriteResults = BTreeMap<RecordRef, Result<(), SalesforceFailure>>;
+
+/// Sends one collections update for `targets` (each with the fields writable
+/// on its object), and once more for the records refused only for a field
+/// that is then learned as owed.
+fn write_targets(
+    state: &mut RunState,
+    targets: &[&RecordRef],
+    api: &mut OrgApi<'_>,
+    ops: &mut Vec<WriteOp>,
+    ports: Ports<'_>,
+) -> Result<WriteResults, StepError> {
+    let mut outcome = send(state, targets, api)?;
+    let mut refused_targets: Vec<&RecordRef> = Vec::new();
+    for target in targets {
+        let Some(Err(sf)) = outcome.get(*target) else {
+            continue;
+        };
+        let fields = state.fields_for(target.object);
+        let failure = sf.clone().classify_on(target, &fields);
+        if let Some(refused) = fields::refused_field(&failure.error, &fields) {
+            decide::learn_refused(state, refused, ports.store, ports.clock.now(), ops)?;
+            refused_targets.push(target);
+        }
+    }
+    refused_targets.dedup();
+    let retry: Vec<&RecordRef> = refused_targets
+        .into_iter()
+        .filter(|t| !state.fields_for(t.object).is_empty())
+        .collect();
+    if !retry.is_empty() {
+        outcome.extend(send(state, &retry, api)?);
+    }
+    Ok(outcome)
+}
+
+fn send(
+    state: &RunState,
+    targets: &[&RecordRef],
+    api: &mut OrgApi<'_>,
+) -> Result<WriteResults, StepError> {
+    let mut rows: Vec<(RecordRef, Vec<String>)> = targets
+        .iter()
+        .map(|t| ((*t).clone(), state.fields_for(t.object)))
+        .collect();
+    rows.dedup_by(|a, b| a.0 == b.0);
+    let results = api
+        .update_collection(&rows)
+        .map_err(|e| StepError::Interrupt(interrupt(e, rows[0].0.object, &state.fields)))?;
+    Ok(rows.into_iter().map(|(t, _)| t).zip(results).collect())
+}
+
+fn item(
+    kind: ItemKind,
+    p: &PendingWrite,
+    error: Option<SyncError>,
+    owed: Vec<crate::model::OwedField>,
+) -> ReportItem {
     ReportItem {
         kind,
         person_id: p.person_id.clone(),
@@ -428,90 +301,79 @@ fn item(kind: ItemKind, p: &PendingWrite, error: Option<SyncError>) -> ReportIte
         }),
         target: p.redirect.map(|_| p.target.clone()),
         error,
+        owed,
     }
 }
 
-/// Records each written person's outcome: confirmation, retry or failure.
+/// Records each written person's outcome through the record's lifecycle:
+/// confirmation, retry or failure, with a report line where one is due.
 fn record_results(
     state: &mut RunState,
     live: &[(PendingWrite, PersonRecord)],
-    outcome: &BTreeMap<RecordRef, Result<(), SalesforceFailure>>,
+    outcome: &WriteResults,
     ops: &mut Vec<WriteOp>,
     ports: Ports<'_>,
 ) -> Result<(), SyncError> {
     let now = ports.clock.now();
     let mut audit = AuditLog::open(ports.store)?;
+    let context = format!("nightly {}", state.run_id);
     for (p, old) in live {
         let mut record = old.clone();
-        match &outcome[&p.target] {
+        let fields = state.fields_for(p.target.object);
+        let owed = state.owed_for(p.target.object);
+        let settled = match &outcome[&p.target] {
             Ok(()) => {
-                if let Some(reason) = p.redirect {
+                let kind = if p.redirect.is_some() {
                     state.counts.redirected += 1;
-                    add_item(state, &item(ItemKind::Redirected, p, None), ops);
-                    record.redirect = Some((p.target.clone(), reason));
+                    Some(ItemKind::Redirected)
                 } else if p.reassert {
                     state.counts.reasserted += 1;
-                    add_item(state, &item(ItemKind::Reasserted, p, None), ops);
+                    Some(ItemKind::Reasserted)
                 } else {
                     state.counts.written += 1;
+                    (!owed.is_empty()).then_some(ItemKind::Written)
+                };
+                state.count_owed(&owed);
+                if let Some(kind) = kind {
+                    add_item(state, &item(kind, p, None, owed.clone()), ops);
                 }
-                record.confirmed_at = Some(now);
-                record.attempts = 0;
-                record.failed = false;
-                record.last_error = None;
-                record.retry_key = None;
-                let what = if p.reassert { "re-asserted" } else { "written" };
-                audit.append(
-                    ops,
-                    &record.person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: AuditKind::Confirmed,
-                        record: Some(p.target.clone()),
-                        fields: state.fields.clone(),
-                        error_code: None,
-                        detail: format!("nightly {}: {what}", state.run_id),
-                    },
-                );
+                Outcome::Confirmed(Confirmation {
+                    target: p.target.clone(),
+                    redirect: p.redirect.map(|reason| (p.target.clone(), reason)),
+                    fields,
+                    owed,
+                    reasserted: p.reassert,
+                })
             }
             Err(sf) => {
-                let failure = errors::classify(sf.clone(), &p.target, &state.fields);
+                let failure = sf.clone().classify_on(&p.target, &fields);
                 state.counts.failed += 1;
-                add_item(
-                    state,
-                    &item(ItemKind::Failed, p, Some(failure.error.clone())),
-                    ops,
-                );
-                record.attempts += 1;
-                record.last_error = Some(failure.error.clone());
-                if failure.is_retryable() {
-                    // Lock contention and the like: the retry queue tries again.
-                    let due = now + writer::backoff_ms(record.attempts);
-                    ledger::queue_retry(&mut record, due, now, ops);
-                } else if failure.disposition != Disposition::Converted {
-                    record.failed = true;
-                    // Permanent: out of the retry queue (see `record_unwritable`).
-                    record.retry_key = None;
+                let error = Some(failure.error.clone());
+                add_item(state, &item(ItemKind::Failed, p, error, Vec::new()), ops);
+                let at = p.target.clone();
+                let error = failure.error.clone();
+                // A converted Lead met here (converted since the read) is
+                // followed by the next nightly's read: not a lost opt-out,
+                // but reported and kept like any failure.
+                if failure.is_retryable() && failure.disposition != Disposition::Converted {
+                    Outcome::Retry { at, fields, error }
+                } else {
+                    Outcome::Failed {
+                        at,
+                        fields,
+                        error,
+                        owed: Vec::new(),
+                    }
                 }
-                audit.append(
-                    ops,
-                    &record.person_id,
-                    &AuditEntry {
-                        at: now,
-                        kind: if failure.is_retryable() {
-                            AuditKind::Queued
-                        } else {
-                            AuditKind::Failed
-                        },
-                        record: Some(p.target.clone()),
-                        fields: state.fields.clone(),
-                        error_code: failure.error.code(),
-                        detail: format!("nightly {}: {}", state.run_id, failure.error),
-                    },
-                );
             }
-        }
-        ledger::record_ops(Some(old), &record, ops);
+        };
+        let mut s = Settle {
+            now,
+            audit: &mut audit,
+            ops,
+            context: &context,
+        };
+        lifecycle::settle(&mut record, settled, &mut s);
     }
     audit.flush(ops);
     Ok(())
@@ -567,6 +429,7 @@ pub(crate) fn list_skipped(
                 redirected: None,
                 target: None,
                 error,
+                owed: Vec::new(),
             },
             &mut ops,
         );

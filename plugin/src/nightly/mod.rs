@@ -9,7 +9,8 @@
 
 pub mod bulk;
 mod collections;
-pub use collections::all_set;
+mod decide;
+pub use decide::all_set;
 pub mod report;
 pub mod state;
 
@@ -84,14 +85,8 @@ pub(crate) fn interrupt(e: RequestError, object: SObject, fields: &[String]) -> 
         RequestError::NoResponse(HttpFailure::Denied(m)) => {
             Interrupt::Fail(SyncError::RequestDenied(m))
         }
-        RequestError::NoResponse(h) => Interrupt::Wait(errors::classify_http(h).error),
-        RequestError::BadResponse(m) => Interrupt::Wait(SyncError::Transport(m)),
-        RequestError::Status(sf) => {
-            let any = crate::model::RecordRef {
-                object,
-                id: String::new(),
-            };
-            let failure = errors::classify(sf, &any, fields);
+        e => {
+            let failure = e.classify(object, None, fields);
             match failure.disposition {
                 errors::Disposition::Auth => {
                     Interrupt::Stop(StopReason::Auth(failure.error.to_string()))
@@ -169,6 +164,20 @@ pub fn nightly(
                     && state.strategy.len() < walk_index(object) + 1
                 {
                     let use_bulk = bulk::should_use(settings, object, ports)?;
+                    // Bulk describes the object itself, whatever is known.
+                    if !use_bulk
+                        && let Err(e) =
+                            collections::prepare_fields(&mut state, object, false, &mut api, ports)
+                    {
+                        match e {
+                            StepError::Interrupt(i) => {
+                                return end_interrupted(state, i, &api, base_calls, ports);
+                            }
+                            StepError::Wait(ms) => {
+                                return Ok(NightlyOutcome::InProgress(progress(&state, ms)));
+                            }
+                        }
+                    }
                     state
                         .strategy
                         .push(if use_bulk { "bulk" } else { "collections" }.into());
@@ -260,6 +269,8 @@ fn start(
         items_total: 0,
         stopped: None,
         transient_failures: 0,
+        owed: Vec::new(),
+        owed_counts: Vec::new(),
         bulk: None,
     };
     ports

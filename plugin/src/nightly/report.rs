@@ -88,6 +88,8 @@ pub fn build(
         redirected: c.redirected,
         failed: c.failed,
         skipped_no_salesforce_id: c.skipped,
+        field_owed: c.field_owed,
+        owed_fields: state.owed_counts.clone(),
         api_calls: state.calls,
         strategy: state.strategy.clone(),
         stopped,

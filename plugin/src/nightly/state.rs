@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ApiCalls, RecordRef, RedirectReason, SObject, StopReason, Timestamp};
+use crate::model::{
+    ApiCalls, OwedCount, OwedField, RecordRef, RedirectReason, SObject, StopReason, Timestamp,
+};
 
 /// Key of the real run's checkpoint.
 pub const RUN_KEY: &str = "n/run";
@@ -65,6 +67,9 @@ pub struct Counts {
     pub failed: u64,
     /// Without a valid ID.
     pub skipped: u64,
+    /// Still owing a selected field.
+    #[serde(default)]
+    pub field_owed: u64,
 }
 
 /// The checkpoint.
@@ -109,6 +114,13 @@ pub struct RunState {
     pub stopped: Option<StopReason>,
     /// Consecutive calls that ended waiting on a transient failure.
     pub transient_failures: u32,
+    /// Selected fields this run cannot write, per object (from a describe or
+    /// a refusal): they are neither read nor written, and reported as owed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<OwedField>,
+    /// How many records owe each field, for the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed_counts: Vec<OwedCount>,
     /// Bulk API state of the object being walked, when it uses Bulk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk: Option<crate::nightly::bulk::BulkState>,
@@ -124,6 +136,57 @@ impl RunState {
     pub fn calls_left(&self) -> Option<u32> {
         self.max_calls
             .map(|max| max.saturating_sub(self.calls.total() - self.calls_at_window_start))
+    }
+
+    /// The selected fields this run writes on `object`.
+    pub fn fields_for(&self, object: SObject) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter(|f| {
+                !self
+                    .owed
+                    .iter()
+                    .any(|o| o.field.object == object && o.field.field == **f)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The selected fields this run cannot write on `object`.
+    pub fn owed_for(&self, object: SObject) -> Vec<OwedField> {
+        self.owed
+            .iter()
+            .filter(|o| o.field.object == object)
+            .cloned()
+            .collect()
+    }
+
+    /// Notes a field that cannot be written on its object (once).
+    pub fn learn_owed(&mut self, owed: OwedField) {
+        self.owed.retain(|o| o.field != owed.field);
+        self.owed.push(owed);
+    }
+
+    /// Counts one record that owes `owed` (nothing when empty).
+    pub fn count_owed(&mut self, owed: &[OwedField]) {
+        if owed.is_empty() {
+            return;
+        }
+        self.counts.field_owed += 1;
+        for o in owed {
+            match self
+                .owed_counts
+                .iter_mut()
+                .find(|c| c.field == o.field && c.problem == o.problem)
+            {
+                Some(c) => c.records += 1,
+                None => self.owed_counts.push(OwedCount {
+                    field: o.field.clone(),
+                    problem: o.problem,
+                    records: 1,
+                }),
+            }
+        }
     }
 
     /// Adds a call session's counts to the run's.

@@ -3,9 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{ApiCalls, RecordRef, SObject, SalesforceFailure};
+use crate::model::{ApiCalls, RecordRef, SObject, SalesforceFailure, SyncError};
 use crate::ports::{Http, HttpFailure, HttpRequest, HttpResponse, Method};
-use crate::salesforce::errors::{parse_error_body, save_result_failure};
+use crate::salesforce::errors::{
+    Disposition, Failure, classify, classify_http, parse_error_body, save_result_failure,
+};
 use crate::salesforce::soql;
 
 /// What kind of API call a request is, for the report's counts.
@@ -34,6 +36,31 @@ pub enum RequestError {
     Budget(String),
     /// A success status whose body we could not read.
     BadResponse(String),
+}
+
+impl RequestError {
+    /// The one mapping of a failed request to a classified failure (and so
+    /// to the `sync-error` a caller reports), for a request on `object`
+    /// about the record `target`, if it was about one, with `fields`.
+    pub fn classify(
+        self,
+        object: SObject,
+        target: Option<&RecordRef>,
+        fields: &[String],
+    ) -> Failure {
+        match self {
+            RequestError::Status(sf) => classify(sf, object, target, fields),
+            RequestError::NoResponse(h) => classify_http(h),
+            RequestError::Budget(m) => Failure {
+                disposition: Disposition::Limit,
+                error: SyncError::ApiLimitExhausted(m),
+            },
+            RequestError::BadResponse(m) => Failure {
+                disposition: Disposition::Transient,
+                error: SyncError::Transport(m),
+            },
+        }
+    }
 }
 
 /// Limits on the calls one run may make.

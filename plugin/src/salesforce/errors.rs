@@ -120,8 +120,16 @@ pub fn bulk_error(cell: &str) -> SalesforceFailure {
     }
 }
 
-/// Classifies a Salesforce error met while writing `fields` on `target`.
-pub fn classify(failure: SalesforceFailure, target: &RecordRef, fields: &[String]) -> Failure {
+/// Classifies a Salesforce error met on `object` while reading or writing
+/// `fields`; `target` is the record the request was about, when it was about
+/// one (a deleted record is only `record-deleted` then: a query that meets
+/// `ENTITY_IS_DELETED` names no record, and none is invented).
+pub fn classify(
+    failure: SalesforceFailure,
+    object: SObject,
+    target: Option<&RecordRef>,
+    fields: &[String],
+) -> Failure {
     let (disposition, error) = match failure.code.as_str() {
         "INVALID_SESSION_ID" => (
             Disposition::Auth,
@@ -135,21 +143,24 @@ pub fn classify(failure: SalesforceFailure, target: &RecordRef, fields: &[String
         "CANNOT_UPDATE_CONVERTED_LEAD" => {
             (Disposition::Converted, SyncError::SalesforceError(failure))
         }
-        "ENTITY_IS_DELETED" => (
-            Disposition::Deleted,
-            SyncError::RecordDeleted(target.clone()),
-        ),
+        "ENTITY_IS_DELETED" => match target {
+            Some(target) => (
+                Disposition::Deleted,
+                SyncError::RecordDeleted(target.clone()),
+            ),
+            None => (Disposition::Permanent, SyncError::SalesforceError(failure)),
+        },
         "INVALID_FIELD" => (
             Disposition::Permanent,
             SyncError::FieldNotInstalled(FieldRef {
-                object: target.object,
+                object,
                 field: named_field(&failure, fields),
             }),
         ),
         "INVALID_FIELD_FOR_INSERT_UPDATE" => (
             Disposition::Permanent,
             SyncError::FieldNotWritable(FieldRef {
-                object: target.object,
+                object,
                 field: named_field(&failure, fields),
             }),
         ),
@@ -159,6 +170,13 @@ pub fn classify(failure: SalesforceFailure, target: &RecordRef, fields: &[String
         _ => (Disposition::Permanent, SyncError::SalesforceError(failure)),
     };
     Failure { disposition, error }
+}
+
+impl SalesforceFailure {
+    /// Classifies this error met on the record `target` (see [`classify`]).
+    pub fn classify_on(self, target: &RecordRef, fields: &[String]) -> Failure {
+        classify(self, target.object, Some(target), fields)
+    }
 }
 
 /// Classifies a request that got no response.
@@ -242,7 +260,7 @@ mod tests {
         assert_eq!(f.code, "HTTP_503");
         assert!(f.message.contains("Service Unavailable"));
         assert_eq!(
-            classify(f, &lead(), &[]).disposition,
+            classify(f, SObject::Lead, Some(&lead()), &[]).disposition,
             Disposition::Transient
         );
     }
@@ -253,7 +271,7 @@ mod tests {
         let f = save_result_failure(&errors);
         assert_eq!(f.code, "CANNOT_UPDATE_CONVERTED_LEAD");
         assert_eq!(
-            classify(f, &lead(), &[]).disposition,
+            classify(f, SObject::Lead, Some(&lead()), &[]).disposition,
             Disposition::Converted
         );
     }
@@ -280,7 +298,12 @@ mod tests {
             400,
             br#"[{"message":"No such column 'Mkto_Opt_Out__c' on sobject of type Contact","errorCode":"INVALID_FIELD"}]"#,
         );
-        let c = classify(f, &lead(), &["HasOptedOutOfEmail".into()]);
+        let c = classify(
+            f,
+            SObject::Lead,
+            Some(&lead()),
+            &["HasOptedOutOfEmail".into()],
+        );
         assert_eq!(
             c.error,
             SyncError::FieldNotInstalled(FieldRef {
@@ -315,7 +338,11 @@ mod tests {
                 message: "m".into(),
                 fields: vec![],
             };
-            assert_eq!(classify(f, &lead(), &[]).disposition, want, "{code}");
+            assert_eq!(
+                classify(f, SObject::Lead, Some(&lead()), &[]).disposition,
+                want,
+                "{code}"
+            );
         }
     }
 }

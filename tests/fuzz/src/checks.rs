@@ -89,7 +89,7 @@ pub fn check_unsubscribe(event: &UnsubscribeEvent) {
             "control character in {email:?}"
         );
     }
-    check_time(event.occurred_at, clean.occurred_at);
+    check_time(event.occurred_at, event.received_at, clean.occurred_at);
 
     let mut record = PersonRecord::new(&clean.person_id);
     let (outcome, audit) = intake::apply(&mut record, &clean, NOW);
@@ -154,7 +154,8 @@ pub fn check_resubscribe(event: &ResubscribeEvent) {
     check_source(&intake::clean_source(&event.source, &mut Vec::new()));
     check_time(
         event.occurred_at,
-        intake::plausible_time(event.occurred_at, NOW, &mut Vec::new()),
+        event.received_at,
+        intake::event_time(event.occurred_at, event.received_at, NOW, &mut Vec::new()),
     );
 }
 
@@ -185,11 +186,26 @@ fn check_source(source: &str) {
     );
 }
 
-/// A cleaned time is the event's own if plausible, else the time received.
-fn check_time(raw: Timestamp, cleaned: Timestamp) {
-    let plausible = (EARLIEST_PLAUSIBLE..=NOW + FUTURE_SKEW_MS).contains(&raw);
-    let expected = if plausible { raw } else { NOW };
-    assert_eq!(cleaned, expected, "occurred-at {raw} cleaned to {cleaned}");
+/// A cleaned time is the event's own if plausible (after 2000, at most a day
+/// after its receipt), else the time received; the time received is the
+/// host's if plausible (at most a day after the call), else the call's.
+fn check_time(raw: Option<Timestamp>, received: Timestamp, cleaned: Timestamp) {
+    let plausible = |t: Timestamp, reference: Timestamp| {
+        (EARLIEST_PLAUSIBLE..=reference.saturating_add(FUTURE_SKEW_MS)).contains(&t)
+    };
+    let received = if plausible(received, NOW) {
+        received
+    } else {
+        NOW
+    };
+    let expected = match raw {
+        Some(t) if plausible(t, received) => t,
+        _ => received,
+    };
+    assert_eq!(
+        cleaned, expected,
+        "occurred-at {raw:?} cleaned to {cleaned}"
+    );
 }
 
 /// An accepted ID is 18 ASCII alphanumerics with a valid checksum and the

@@ -23,6 +23,7 @@ fn written(id: impl Into<String>, fields: Vec<String>) -> Result<PushOutcome, Sy
         },
         fields,
         redirected: None,
+        owed: Vec::new(),
     }))
 }
 

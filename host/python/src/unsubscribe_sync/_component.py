@@ -102,14 +102,6 @@ class Imports:
             out.body = bytes(r.body)
             return out
 
-        def get(key):
-            # wasmtime-py cannot lower an error for result<option<list<u8>>, E>
-            # (every value matches `ok`), so a failure here can only trap.
-            # WIT 0.2.0 drops `get`; the component reads through `get-many`.
-            if policy.check_key(key):
-                raise wasmtime.WasmtimeError(policy.check_key(key))
-            return storage.get(key)
-
         def get_many(keys):
             if len(keys) > policy.MAX_GET_MANY_KEYS:
                 return _too_large(f"get-many of {len(keys)} keys; the host accepts at most {policy.MAX_GET_MANY_KEYS}")
@@ -172,7 +164,6 @@ class Imports:
             with root.add_instance(names["http"]) as i:
                 i.add_func("send", send)
             with root.add_instance(names["storage"]) as i:
-                i.add_func("get", guarded(get))
                 i.add_func("get-many", guarded(get_many))
                 i.add_func("set", guarded(set_))
                 i.add_func("delete", guarded(delete))

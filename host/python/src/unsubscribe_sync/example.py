@@ -24,7 +24,7 @@ def main() -> None:
 
     pushed = sync.push(settings, UnsubscribeEvent(person_id="ada", salesforce_id="00Q5e00000AbCdEEAV",
                                                   email="a@x.com", source="link",
-                                                  occurred_at=time.time_ns() // 1_000_000))
+                                                  occurred_at=None, received_at=time.time_ns() // 1_000_000))
     print("push:", pushed.val.tag if isinstance(pushed, Ok) else pushed.val)
 
     status = sync.status(settings)
