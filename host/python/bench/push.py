@@ -7,8 +7,7 @@ import json
 import platform
 import sys
 import time
-
-import wasmtime
+from importlib import metadata
 
 from unsubscribe_sync import Response, SqliteStorage, UnsubscribeEvent, UnsubscribeSync, default_settings
 
@@ -48,7 +47,7 @@ for i in range(FRESH):
     fresh.append(push(2_000_000_000 + i))
 result = {
     "host": "python",
-    "runtime": f"Python {platform.python_version()}, wasmtime-py {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}",
+    "runtime": f"Python {platform.python_version()}, wasmtime-py {metadata.version('wasmtime')}",
     "reused": series("push: one instance reused", reused),
     "fresh": series("push: a fresh instance per push", fresh),
 }
