@@ -31,4 +31,6 @@ rmSync(join(kit, 'types'), { recursive: true, force: true });
 execFileSync(bin('jco'), ['transpile', wasm, '-o', join(kit, 'component'), '--name', 'unsubscribe_sync_plugin',
   '--instantiation', 'sync', '--no-nodejs-compat', '--quiet'], { stdio: 'inherit' });
 execFileSync(bin('tsc'), ['-p', join(kit, 'tsconfig.json')], { stdio: 'inherit' });
+// The declarations as a consumer meets them: a typed usage that must compile.
+execFileSync(bin('tsc'), ['-p', join(kit, 'test/types/tsconfig.json')], { stdio: 'inherit' });
 console.log(`built component/ and types/ from ${wasm}`);
