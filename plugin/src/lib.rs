@@ -7,6 +7,30 @@
 //!
 //! Host contract: calls that share a storage must not run concurrently (the
 //! policy reads, decides and writes its ledger within a call).
+//!
+//! # Where each rule lives
+//!
+//! Each rule is decided in one module; the others call it.
+//!
+//! | Rule | Module |
+//! |---|---|
+//! | R1 push: record, then write at once | [`push`] (the call), [`intake`] (recording the event), [`writer`] (the PATCH) |
+//! | R2 which fields; field by field | [`settings::fields_to_write`] (selected), [`fields`] (writable: describe, cache, refusals) |
+//! | R3 a disabled sync writes Email Opt Out only | [`settings::fields_to_write`] |
+//! | R4 nightly: read before write, collections or Bulk | [`nightly`] (run and checkpoints), `nightly::decide` (reads), `nightly::collections`, [`nightly::bulk`] |
+//! | R5 re-subscribes never written; order by time | [`resubscribe`], [`lifecycle::release`], [`intake::event_time`] and [`intake::apply`] (ordering) |
+//! | R6 requirements: settings, fields, IDs | [`settings::validate`] (the only authority), [`check`] (pre-flight), [`sfid`] (IDs) |
+//! | R7 Leads and Contacts alike | [`model::SObject`], [`sfid`] |
+//! | converted and merged records followed | [`follow`] |
+//! | a person's record after a write (confirmed, queued, failed, redirected, owed) | [`lifecycle`] |
+//! | a failed request as a `sync-error` | [`salesforce::api::RequestError::classify`], [`salesforce::errors`] |
+//! | retries and backoff | [`ledger::queue_retry`], [`writer::backoff_ms`] |
+//! | the nightly's API budget and reserve | [`salesforce::api::CallBudget`] |
+//! | the nightly's schedule | [`schedule`] |
+//! | the storage layout | [`ledger`] |
+//!
+//! The Salesforce behaviour the modules rely on is described in
+//! `plugin/SALESFORCE.md`; a `§N.M` in a comment is a section of that file.
 
 #![deny(missing_docs)]
 
