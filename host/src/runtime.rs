@@ -114,6 +114,7 @@ struct Counters {
 struct Exports {
     validate_settings: ComponentExportIndex,
     push: ComponentExportIndex,
+    push_many: ComponentExportIndex,
     resubscribe: ComponentExportIndex,
     import: ComponentExportIndex,
     nightly: ComponentExportIndex,
@@ -147,6 +148,7 @@ impl Exports {
         Ok(Exports {
             validate_settings: f("validate-settings")?,
             push: f("push")?,
+            push_many: f("push-many")?,
             resubscribe: f("resubscribe")?,
             import: f("import")?,
             nightly: f("nightly")?,
@@ -519,6 +521,17 @@ impl Runtime {
         e: &api::UnsubscribeEvent,
     ) -> Result<Result<api::PushOutcome, api::SyncError>, HostError> {
         self.invoke(caps, "push", &self.exports.push, (s, e))
+    }
+
+    /// `push-many`: one answer per event, in order.
+    pub fn push_many(
+        &self,
+        caps: &Capabilities,
+        s: &api::Settings,
+        events: &[api::UnsubscribeEvent],
+    ) -> Result<Result<Vec<Result<api::PushOutcome, api::SyncError>>, api::SyncError>, HostError>
+    {
+        self.invoke(caps, "push-many", &self.exports.push_many, (s, events))
     }
 
     /// `resubscribe`.

@@ -64,6 +64,7 @@ pub mod model;
 pub mod nightly;
 pub mod ports;
 pub mod push;
+pub mod push_batch;
 pub mod resubscribe;
 pub mod salesforce;
 pub mod schedule;
@@ -76,6 +77,8 @@ pub mod writer;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_batch;
 
 use bindings::exports::unsubscribe_sync::salesforce::sync as wit;
 use bindings::unsubscribe_sync::salesforce::{clock, http, log, storage};
@@ -207,6 +210,21 @@ impl wit::Guest for Component {
     ) -> Result<wit::PushOutcome, wit::SyncError> {
         push::push(&convert::settings(s), &convert::unsubscribe(e), ports())
             .map(convert::push_outcome)
+            .map_err(convert::error)
+    }
+
+    fn push_many(
+        s: wit::Settings,
+        events: Vec<wit::UnsubscribeEvent>,
+    ) -> Result<Vec<Result<wit::PushOutcome, wit::SyncError>>, wit::SyncError> {
+        let events: Vec<_> = events.into_iter().map(convert::unsubscribe).collect();
+        push_batch::push_many(&convert::settings(s), &events, ports())
+            .map(|answers| {
+                answers
+                    .into_iter()
+                    .map(|a| a.map(convert::push_outcome).map_err(convert::error))
+                    .collect()
+            })
             .map_err(convert::error)
     }
 

@@ -300,7 +300,7 @@ fn call(
         .ok_or("a step's call must be {\"export\": arguments}")?;
     let host = |e: unsubscribe_sync::HostError| format!("host error: {e}");
     let args = &match name.as_str() {
-        "push" | "resubscribe" | "import" => {
+        "push" | "resubscribe" | "import" | "push_many" => {
             received_now(args, unsubscribe_sync::Clock::now_ms(clock))
         }
         _ => args.clone(),
@@ -312,6 +312,10 @@ fn call(
             rt.resubscribe(caps, settings, &arg(args, "resubscribe"))
                 .map_err(host)?,
         ),
+        "push_many" => {
+            let events: Vec<api::UnsubscribeEvent> = arg(args, "push_many");
+            result(rt.push_many(caps, settings, &events).map_err(host)?)
+        }
         "import" => {
             let events: Vec<api::UnsubscribeEvent> = arg(args, "import");
             result(rt.import(caps, settings, &events).map_err(host)?)
