@@ -115,6 +115,7 @@ struct Counters {
 struct Exports {
     validate_settings: ComponentExportIndex,
     push: ComponentExportIndex,
+    push_many: ComponentExportIndex,
     resubscribe: ComponentExportIndex,
     import: ComponentExportIndex,
     nightly: ComponentExportIndex,
@@ -148,6 +149,7 @@ impl Exports {
         Ok(Exports {
             validate_settings: f("validate-settings")?,
             push: f("push")?,
+            push_many: f("push-many")?,
             resubscribe: f("resubscribe")?,
             import: f("import")?,
             nightly: f("nightly")?,
@@ -168,6 +170,7 @@ impl Exports {
         Some(match name {
             "validate-settings" => ("validate-settings", &self.validate_settings),
             "push" => ("push", &self.push),
+            "push-many" => ("push-many", &self.push_many),
             "resubscribe" => ("resubscribe", &self.resubscribe),
             "import" => ("import", &self.import),
             "nightly" => ("nightly", &self.nightly),
@@ -541,6 +544,17 @@ impl Runtime {
         e: &api::UnsubscribeEvent,
     ) -> Result<Result<api::PushOutcome, api::SyncError>, HostError> {
         self.invoke(caps, "push", &self.exports.push, (s, e))
+    }
+
+    /// `push-many`: one answer per event, in order.
+    pub fn push_many(
+        &self,
+        caps: &Capabilities,
+        s: &api::Settings,
+        events: &[api::UnsubscribeEvent],
+    ) -> Result<Result<Vec<Result<api::PushOutcome, api::SyncError>>, api::SyncError>, HostError>
+    {
+        self.invoke(caps, "push-many", &self.exports.push_many, (s, events))
     }
 
     /// `resubscribe`.

@@ -53,6 +53,24 @@ pub fn check(settings: &Settings, ports: Ports<'_>) -> Result<CheckReport, SyncE
     let mut api = OrgApi::new(ports.http, &settings.api_version);
 
     // Credentials and the API budget, from one /limits call.
+    if !credentials_and_budget(&mut api, settings, &mut items) {
+        return Ok(finish(items));
+    }
+    let mut readable = Vec::new();
+    for object in SObject::ALL {
+        readable.push((object, check_fields(&mut api, object, &fields, &mut items)));
+    }
+    items.push(sample_read(&mut api, &readable, ports)?);
+    Ok(finish(items))
+}
+
+/// Checks the credentials and the API budget with one `/limits` call;
+/// false when the credentials fail (nothing else can be checked then).
+fn credentials_and_budget(
+    api: &mut OrgApi<'_>,
+    settings: &Settings,
+    items: &mut Vec<CheckItem>,
+) -> bool {
     match api.daily_requests() {
         Ok((max, remaining)) => {
             items.push(pass(
@@ -115,16 +133,11 @@ pub fn check(settings: &Settings, ports: Ports<'_>) -> Result<CheckReport, SyncE
                 error,
                 remedy,
             ));
-            return Ok(finish(items));
+            return false;
         }
     }
 
-    let mut readable = Vec::new();
-    for object in SObject::ALL {
-        readable.push((object, check_fields(&mut api, object, &fields, &mut items)));
-    }
-    items.push(sample_read(&mut api, &readable, ports)?);
-    Ok(finish(items))
+    true
 }
 
 fn credential_failure(e: RequestError) -> (SyncError, &'static str) {

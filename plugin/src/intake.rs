@@ -179,14 +179,10 @@ pub fn apply(
         ));
         return (Intake::Stale(resubscribed_at), audit);
     }
-    let parsed = event.salesforce_id.as_deref().map(sfid::parse);
-    let new_id = match &parsed {
-        Some(Ok(r)) => Some(r.clone()),
-        _ => None,
-    };
-    let id_problem = match parsed {
-        Some(Err(p)) => Some(p),
-        _ => None,
+    let (new_id, id_problem) = match event.salesforce_id.as_deref().map(sfid::parse) {
+        Some(Ok(r)) => (Some(r), None),
+        Some(Err(p)) => (None, Some(p)),
+        None => (None, None),
     };
     let same_id = new_id.is_none() || new_id == record.salesforce_id;
     if record.held
@@ -211,27 +207,8 @@ pub fn apply(
     }
     let mut notes = event.notes.clone();
     if let Some(id) = new_id {
-        match &record.salesforce_id {
-            Some(held) if *held == id => {}
-            // An older event never replaces the record a newer one named.
-            Some(held) if !added && event.occurred_at < before.occurred_at => notes.push(format!(
-                "names {} but is older than the unsubscribe naming {}, which is kept",
-                id.id, held.id
-            )),
-            _ => {
-                if let Some(entry) = superseded(&before, &id, now) {
-                    audit_superseded = Some(entry);
-                }
-                // A new record: nothing about the old one applies to it.
-                record.salesforce_id = Some(id);
-                record.redirect = None;
-                record.confirmed_at = None;
-                record.failed = false;
-                record.last_error = None;
-                record.owed.clear();
-            }
-        }
-        record.invalid_id = None;
+        let older = !added && event.occurred_at < before.occurred_at;
+        audit_superseded = take_id(record, &before, id, older, now, &mut notes);
     }
     let mut detail = format!("source={} occurred-at={}", event.source, event.occurred_at);
     for note in &notes {
@@ -264,6 +241,41 @@ pub fn apply(
         },
         audit,
     )
+}
+
+/// Takes the record an event names. An older event never replaces the
+/// record a newer one named (it is noted instead); a newer one does, and
+/// nothing about the old record applies to the new one. Returns the audit
+/// entry for a pending write it gives up.
+fn take_id(
+    record: &mut PersonRecord,
+    before: &PersonRecord,
+    id: RecordRef,
+    older: bool,
+    now: Timestamp,
+    notes: &mut Vec<String>,
+) -> Option<AuditEntry> {
+    record.invalid_id = None;
+    match &record.salesforce_id {
+        Some(held) if *held == id => None,
+        Some(held) if older => {
+            notes.push(format!(
+                "names {} but is older than the unsubscribe naming {}, which is kept",
+                id.id, held.id
+            ));
+            None
+        }
+        _ => {
+            let given_up = superseded(before, &id, now);
+            record.salesforce_id = Some(id);
+            record.redirect = None;
+            record.confirmed_at = None;
+            record.failed = false;
+            record.last_error = None;
+            record.owed.clear();
+            given_up
+        }
+    }
 }
 
 /// The audit entry for giving up a pending write (queued or failed) to the

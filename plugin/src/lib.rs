@@ -7,6 +7,30 @@
 //!
 //! Host contract: calls that share a storage must not run concurrently (the
 //! policy reads, decides and writes its ledger within a call).
+//!
+//! # Where each rule lives
+//!
+//! Each rule is decided in one module; the others call it.
+//!
+//! | Rule | Module |
+//! |---|---|
+//! | R1 push: record, then write at once | [`push`] (the call), [`intake`] (recording the event), [`writer`] (the PATCH) |
+//! | R2 which fields; field by field | [`settings::fields_to_write`] (selected), [`fields`] (writable: describe, cache, refusals) |
+//! | R3 a disabled sync writes Email Opt Out only | [`settings::fields_to_write`] |
+//! | R4 nightly: read before write, collections or Bulk | [`nightly`] (run and checkpoints), `nightly::decide` (reads), `nightly::collections`, [`nightly::bulk`] |
+//! | R5 re-subscribes never written; order by time | [`resubscribe`], [`lifecycle::release`], [`intake::event_time`] and [`intake::apply`] (ordering) |
+//! | R6 requirements: settings, fields, IDs | [`settings::validate`] (the only authority), [`check`] (pre-flight), [`sfid`] (IDs) |
+//! | R7 Leads and Contacts alike | [`model::SObject`], [`sfid`] |
+//! | converted and merged records followed | [`follow`] |
+//! | a person's record after a write (confirmed, queued, failed, redirected, owed) | [`lifecycle`] |
+//! | a failed request as a `sync-error` | [`salesforce::api::RequestError::classify`], [`salesforce::errors`] |
+//! | retries and backoff | [`ledger::queue_retry`], [`writer::backoff_ms`] |
+//! | the nightly's API budget and reserve | [`salesforce::api::CallBudget`] |
+//! | the nightly's schedule | [`schedule`] |
+//! | the storage layout | [`ledger`] |
+//!
+//! The Salesforce behaviour the modules rely on is described in
+//! `plugin/SALESFORCE.md`; a `§N.M` in a comment is a section of that file.
 
 #![deny(missing_docs)]
 
@@ -40,6 +64,7 @@ pub mod model;
 pub mod nightly;
 pub mod ports;
 pub mod push;
+pub mod push_batch;
 pub mod resubscribe;
 pub mod salesforce;
 pub mod schedule;
@@ -52,6 +77,8 @@ pub mod writer;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_batch;
 
 use bindings::exports::unsubscribe_sync::salesforce::sync as wit;
 use bindings::unsubscribe_sync::salesforce::{clock, http, log, storage};
@@ -183,6 +210,21 @@ impl wit::Guest for Component {
     ) -> Result<wit::PushOutcome, wit::SyncError> {
         push::push(&convert::settings(s), &convert::unsubscribe(e), ports())
             .map(convert::push_outcome)
+            .map_err(convert::error)
+    }
+
+    fn push_many(
+        s: wit::Settings,
+        events: Vec<wit::UnsubscribeEvent>,
+    ) -> Result<Vec<Result<wit::PushOutcome, wit::SyncError>>, wit::SyncError> {
+        let events: Vec<_> = events.into_iter().map(convert::unsubscribe).collect();
+        push_batch::push_many(&convert::settings(s), &events, ports())
+            .map(|answers| {
+                answers
+                    .into_iter()
+                    .map(|a| a.map(convert::push_outcome).map_err(convert::error))
+                    .collect()
+            })
             .map_err(convert::error)
     }
 

@@ -30,26 +30,12 @@ pub fn push(
 ) -> Result<PushOutcome, SyncError> {
     let now = ports.clock.now();
     let clean = intake::clean(event, now)?;
-    let keys = [
-        ledger::person_key(&clean.person_id),
-        ledger::AUDIT_SEQ.to_string(),
-        ledger::RETRY_NEXT.to_string(),
-        fields::CACHE_KEY.to_string(),
-    ];
-    let mut values = ports
-        .store
-        .get_many(&keys)
-        .map_err(ledger::storage_error)?
-        .into_iter();
-    let mut record = match values.next().flatten() {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            SyncError::StorageFailure(format!("{} holds unreadable data: {e}", keys[0]))
-        })?,
-        None => PersonRecord::new(&clean.person_id),
-    };
-    let mut audit = AuditLog::from_stored(values.next().flatten().as_deref())?;
-    let retry_hint = RetryHint::from_stored(values.next().flatten().as_deref());
-    let mut cache = FieldCache::from_stored(values.next().flatten().as_deref());
+    let Loaded {
+        mut record,
+        mut audit,
+        retry_hint,
+        mut cache,
+    } = load(&clean.person_id, ports)?;
     let before = record.clone();
     let (intake, entries) = intake::apply(&mut record, &clean, now);
     let mut ops = Vec::new();
@@ -125,6 +111,40 @@ pub fn push(
         Some(problem) => Err(SyncError::InvalidSalesforceId(problem)),
         None => outcome,
     }
+}
+
+/// What a push reads before it decides, in its one `get-many`.
+struct Loaded {
+    record: PersonRecord,
+    audit: AuditLog,
+    retry_hint: RetryHint,
+    cache: FieldCache,
+}
+
+fn load(person_id: &str, ports: Ports<'_>) -> Result<Loaded, SyncError> {
+    let keys = [
+        ledger::person_key(person_id),
+        ledger::AUDIT_SEQ.to_string(),
+        ledger::RETRY_NEXT.to_string(),
+        fields::CACHE_KEY.to_string(),
+    ];
+    let mut values = ports
+        .store
+        .get_many(&keys)
+        .map_err(ledger::storage_error)?
+        .into_iter();
+    let record = match values.next().flatten() {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            SyncError::StorageFailure(format!("{} holds unreadable data: {e}", keys[0]))
+        })?,
+        None => PersonRecord::new(person_id),
+    };
+    Ok(Loaded {
+        record,
+        audit: AuditLog::from_stored(values.next().flatten().as_deref())?,
+        retry_hint: RetryHint::from_stored(values.next().flatten().as_deref()),
+        cache: FieldCache::from_stored(values.next().flatten().as_deref()),
+    })
 }
 
 /// Attempts one person's write and records the outcome (and what the

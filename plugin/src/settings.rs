@@ -8,7 +8,7 @@
 
 use crate::model::{EMAIL_OPT_OUT_FIELD, Settings, SettingsProblem, SyncError};
 
-/// The oldest API version with sObject Collections (salesforce-api.md §3.1).
+/// The oldest API version with sObject Collections (plugin/SALESFORCE.md §3.1).
 const MIN_API_VERSION: u32 = 42;
 
 /// Checks every setting; the error names the first one that is wrong.

@@ -1,5 +1,5 @@
 //! Salesforce record IDs: validation, the 15 → 18 checksum, and the object a
-//! key prefix names (salesforce-api.md §8).
+//! key prefix names (plugin/SALESFORCE.md §8).
 
 use crate::model::{IdProblem, RecordRef, SObject};
 
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn checksum_matches_published_pairs() {
-        // salesforce-api.md §8.2, from six independent sources.
+        // plugin/SALESFORCE.md §8.2, from six independent sources.
         let pairs = [
             ("0036000000QKv5T", "0036000000QKv5TAAT"),
             ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),

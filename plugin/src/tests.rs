@@ -461,6 +461,26 @@ fn bulk_ids(n: usize) -> Vec<String> {
 
 /// Imports `n` held unsubscribes, one per Lead ID from `bulk_ids`, and
 /// returns the IDs.
+/// The Bulk path's Lead describe (only `HasOptedOutOfEmail`) and its skip
+/// set query, answered with the IDs in `opted` (one quoted ID a line).
+fn expect_bulk_skip_set(f: &Fakes, opted: &str) {
+    let base = "/services/data/v62.0";
+    f.http
+        .expect(Method::Get, &format!("{base}/sobjects/Lead/describe"), 200, &json!({"fields": [{"name": "HasOptedOutOfEmail", "type": "boolean", "updateable": true}]}).to_string())
+        .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
+        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"));
+}
+
+/// The ingest job's create, upload and close, accepted.
+fn expect_bulk_ingest_sent(f: &Fakes) {
+    let base = "/services/data/v62.0";
+    f.http
+        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, r#"{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}"#)
+        .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
+        .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#);
+}
+
 fn import_bulk_people(f: &Fakes, n: usize) -> Vec<String> {
     let ids = bulk_ids(n);
     let events: Vec<UnsubscribeEvent> = ids
@@ -482,14 +502,9 @@ fn large_objects_go_through_bulk_api_with_few_calls() {
     // 100 already opted out; one deleted row fails in the job.
     let opted: String = ids[..100].iter().map(|i| format!("\"{i}\"\n")).collect();
     let deleted = &ids[500];
+    expect_bulk_skip_set(&f, &opted);
+    expect_bulk_ingest_sent(&f);
     f.http
-        .expect(Method::Get, &format!("{base}/sobjects/Lead/describe"), 200, &json!({"fields": [{"name": "HasOptedOutOfEmail", "type": "boolean", "updateable": true}]}).to_string())
-        .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
-        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
-        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"))
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, r#"{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}"#)
-        .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
-        .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#)
         .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":1}"#)
         .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA/failedResults/"), 200, &format!("\"sf__Id\",\"sf__Error\",Id,HasOptedOutOfEmail\n\"\",\"ENTITY_IS_DELETED:entity is deleted:--\",{deleted},true\n"))
         .expect(
@@ -557,17 +572,28 @@ fn an_interrupted_bulk_build_counts_skipped_records_once() {
     let base = "/services/data/v62.0";
     let opted: String = ids[..100].iter().map(|i| format!("\"{i}\"\n")).collect();
     let unavailable = r#"[{"message":"Service Unavailable","errorCode":"SERVER_UNAVAILABLE"}]"#;
+    expect_bulk_skip_set(&f, &opted);
     f.http
-        .expect(Method::Get, &format!("{base}/sobjects/Lead/describe"), 200, &json!({"fields": [{"name": "HasOptedOutOfEmail", "type": "boolean", "updateable": true}]}).to_string())
-        .expect(Method::Post, &format!("{base}/jobs/query"), 200, r#"{"id":"750Q00000000001AAA","state":"UploadComplete"}"#)
-        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA"), 200, r#"{"id":"750Q00000000001AAA","state":"JobComplete"}"#)
-        .expect(Method::Get, &format!("{base}/jobs/query/750Q00000000001AAA/results?maxRecords=250000"), 200, &format!("\"Id\"\n{opted}"))
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 503, unavailable)
-        .expect(Method::Post, &format!("{base}/jobs/ingest"), 200, r#"{"id":"750I00000000001AAA","state":"Open","contentUrl":"services/data/v62.0/jobs/ingest/750I00000000001AAA/batches"}"#)
-        .expect(Method::Put, &format!("{base}/jobs/ingest/750I00000000001AAA/batches"), 201, "")
-        .expect(Method::Patch, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"UploadComplete"}"#)
+        .expect(
+            Method::Post,
+            &format!("{base}/jobs/ingest"),
+            503,
+            unavailable,
+        )
+        .expect(
+            Method::Post,
+            &format!("{base}/jobs/ingest"),
+            503,
+            unavailable,
+        )
+        .expect(
+            Method::Post,
+            &format!("{base}/jobs/ingest"),
+            503,
+            unavailable,
+        );
+    expect_bulk_ingest_sent(&f);
+    f.http
         .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":0}"#);
     let r = finish(&s, &f);
     f.http.assert_done();
@@ -642,4 +668,71 @@ fn a_permanent_failure_in_the_nightly_leaves_the_retry_queue() {
     f.clock.0.set(NOW + 3_600_000);
     let d = push::drain_retries(&settings(), 10, f.ports()).unwrap();
     assert_eq!((d.attempted, d.next_due), (0, None));
+}
+
+/// R2 on the Bulk path: the Lead describe shows no custom field, so the
+/// job reads and writes `HasOptedOutOfEmail` alone (one bad field would
+/// fail every row), and the report counts every Lead as owing the field.
+#[test]
+fn a_bulk_nightly_leaves_a_missing_field_out_of_its_job_and_reports_it_owed() {
+    let f = Fakes::new();
+    let ids = import_bulk_people(&f, 1200);
+    let mut s = settings();
+    s.bulk_threshold = 1000;
+    s.sales_opt_out_field = Some("Sales_Opt_Out__c".into());
+    let base = "/services/data/v62.0";
+    let opted: String = ids[..100].iter().map(|i| format!("\"{i}\"\n")).collect();
+    expect_bulk_skip_set(&f, &opted);
+    expect_bulk_ingest_sent(&f);
+    f.http
+        .expect(Method::Get, &format!("{base}/jobs/ingest/750I00000000001AAA"), 200, r#"{"id":"750I00000000001AAA","state":"JobComplete","numberRecordsProcessed":1100,"numberRecordsFailed":0}"#);
+    let r = finish(&s, &f);
+    f.http.assert_done();
+    assert_eq!(r.strategy, vec!["bulk", "collections"]);
+    assert_eq!((r.already_opted_out, r.written, r.failed), (100, 1100, 0));
+    let sent = f.http.sent.borrow();
+    let query = sent
+        .iter()
+        .find(|r| r.path.ends_with("/jobs/query"))
+        .unwrap();
+    let query = String::from_utf8_lossy(&query.body);
+    assert!(
+        query.contains("HasOptedOutOfEmail = true") && !query.contains("Sales_Opt_Out__c"),
+        "{query}"
+    );
+    let csv = sent.iter().find(|r| r.path.ends_with("/batches")).unwrap();
+    assert!(
+        csv.body.starts_with(b"Id,HasOptedOutOfEmail\n"),
+        "{:?}",
+        String::from_utf8_lossy(&csv.body[..40])
+    );
+    // Every Lead owes the field, written or found already opted out.
+    assert_eq!(r.field_owed, 1200);
+    assert_eq!(r.owed_fields.len(), 1);
+    assert_eq!(r.owed_fields[0].field.field, "Sales_Opt_Out__c");
+    assert_eq!(r.owed_fields[0].problem, FieldProblem::NotInstalled);
+    assert_eq!(r.owed_fields[0].records, 1200);
+    // The written ones carry it on their record, for `audit`.
+    let p = crate::ledger::load_person(&f.store, "p0500")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.owed.len(), 1);
+    // And status counts it from what the describe taught.
+    let st = status::status(&s, f.ports()).unwrap();
+    assert_eq!(st.owed_fields[0].records, 1200);
+}
+
+/// Bulk API 2.0 query jobs exist from API 47.0: an org pinned to an older
+/// version is walked over REST, whatever the threshold says.
+#[test]
+fn an_api_version_without_bulk_query_jobs_goes_the_rest_way() {
+    let f = Fakes::new();
+    import_bulk_people(&f, 1200);
+    let mut s = settings();
+    s.bulk_threshold = 1000;
+    for (version, bulk) in [("46.0", false), ("47.0", true)] {
+        s.api_version = version.into();
+        let use_bulk = crate::nightly::bulk::should_use(&s, SObject::Lead, f.ports()).unwrap();
+        assert_eq!(use_bulk, bulk, "{version}");
+    }
 }

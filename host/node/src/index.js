@@ -123,6 +123,12 @@ export class UnsubscribeSync {
   /** @param {Settings} settings @param {UnsubscribeEvent} event @returns {Result<PushOutcome>} */
   push(settings, event) { return this.#call('push', [settings, event]); }
 
+  /**
+   * One answer per event, in order: what `push` of it would have answered.
+   * @param {Settings} settings @param {UnsubscribeEvent[]} events @returns {Result<Array<Result<PushOutcome>>>}
+   */
+  pushMany(settings, events) { return this.#call('pushMany', [settings, events]); }
+
   /** @param {Settings} settings @param {ResubscribeEvent} event @returns {Result<ResubscribeOutcome>} */
   resubscribe(settings, event) { return this.#call('resubscribe', [settings, event]); }
 

@@ -8,7 +8,7 @@ use super::{Cli, CmdResult, Exit, Failure, input};
 
 const EVENT_HELP: &str = "The event is JSON: {\"person_id\": \"p-42\", \"salesforce_id\": \"00Q5e00000AbCdEEAV\", \
 \"email\": \"ada@example.com\", \"source\": \"link\", \"occurred_at\": \"2025-07-08T10:00:00Z\"}. Only person_id \
-is required; occurred_at (milliseconds or RFC 3339) defaults to now. Give it as the argument, with --file, or on \
+is required; occurred_at (milliseconds or RFC 3339) defaults to the time the event is received. Give it as the argument, with --file, or on \
 stdin (argument `-` or none).
 
 Exit status: 0 when the unsubscribe was written, held without an ID, already written or stale; when it was recorded but queued for retry, 3 if the org rejected the credentials or a field is missing or read-only, else 1; 2 for a malformed event.";

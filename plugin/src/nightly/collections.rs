@@ -117,7 +117,7 @@ pub(crate) fn take_decisions(
             state.counts.already += 1;
         }
         if !owed.is_empty() {
-            state.count_owed(&owed);
+            state.count_owed(&owed, 1);
             let item = ReportItem {
                 kind: ItemKind::FieldOwed,
                 person_id: entry.person_id.clone(),
@@ -333,7 +333,7 @@ fn record_results(
                     state.counts.written += 1;
                     (!owed.is_empty()).then_some(ItemKind::Written)
                 };
-                state.count_owed(&owed);
+                state.count_owed(&owed, 1);
                 if let Some(kind) = kind {
                     add_item(state, &item(kind, p, None, owed.clone()), ops);
                 }

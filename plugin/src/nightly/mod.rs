@@ -122,17 +122,7 @@ pub fn nightly(
         RUN_KEY
     };
     let mut state = match ledger::load::<RunState>(ports.store, key)? {
-        Some(mut s) => {
-            if let Some(reason) = s.stopped.take() {
-                // A stopped run resumes with a fresh budget window.
-                ports.log.write(
-                    Level::Info,
-                    &format!("resuming run {} stopped by {reason:?}", s.run_id),
-                );
-                s.calls_at_window_start = s.calls.total();
-            }
-            s
-        }
+        Some(s) => resume(s, ports),
         None => start(settings, options, ports)?,
     };
     let base_calls = state.calls;
@@ -159,38 +149,8 @@ pub fn nightly(
         }
         let result = match state.stage.clone() {
             Stage::Walk { object, after } => {
-                if after.is_none()
-                    && state.bulk.is_none()
-                    && state.strategy.len() < walk_index(object) + 1
-                {
-                    let use_bulk = bulk::should_use(settings, object, ports)?;
-                    // Bulk describes the object itself, whatever is known.
-                    if !use_bulk
-                        && let Err(e) =
-                            collections::prepare_fields(&mut state, object, false, &mut api, ports)
-                    {
-                        match e {
-                            StepError::Interrupt(i) => {
-                                return end_interrupted(state, i, &api, base_calls, ports);
-                            }
-                            StepError::Wait(ms) => {
-                                return Ok(NightlyOutcome::InProgress(progress(&state, ms)));
-                            }
-                        }
-                    }
-                    state
-                        .strategy
-                        .push(if use_bulk { "bulk" } else { "collections" }.into());
-                    if use_bulk {
-                        state.bulk = Some(bulk::BulkState::new(object));
-                    }
-                }
-                if state.bulk.is_some() {
-                    bulk::step(&mut state, object, &mut api, ports).map(|n| entries_this_call += n)
-                } else {
-                    collections::walk_chunk(&mut state, object, after, &mut api, ports)
-                        .map(|n| entries_this_call += n)
-                }
+                walk(&mut state, settings, object, after, &mut api, ports)
+                    .map(|n| entries_this_call += n)
             }
             Stage::Skipped { after } => collections::list_skipped(&mut state, after, ports),
             Stage::Flush => collections::flush_all(&mut state, &mut api, ports),
@@ -207,6 +167,37 @@ pub fn nightly(
                 return end_interrupted(state, i, &api, base_calls, ports);
             }
         }
+    }
+}
+
+/// One step of walking `object`: at its start, the strategy (Bulk for a
+/// large object, else collections after learning which fields can be
+/// written), then a chunk of the chosen path. Returns the entries dealt with.
+fn walk(
+    state: &mut RunState,
+    settings: &Settings,
+    object: SObject,
+    after: Option<String>,
+    api: &mut OrgApi<'_>,
+    ports: Ports<'_>,
+) -> Result<u64, StepError> {
+    if after.is_none() && state.bulk.is_none() && state.strategy.len() < walk_index(object) + 1 {
+        let use_bulk = bulk::should_use(settings, object, ports)?;
+        // The Bulk path describes the object itself, whatever is known.
+        if !use_bulk {
+            collections::prepare_fields(state, object, false, api, ports)?;
+        }
+        state
+            .strategy
+            .push(if use_bulk { "bulk" } else { "collections" }.into());
+        if use_bulk {
+            state.bulk = Some(bulk::BulkState::new(object));
+        }
+    }
+    if state.bulk.is_some() {
+        bulk::step(state, object, api, ports)
+    } else {
+        collections::walk_chunk(state, object, after, api, ports)
     }
 }
 
@@ -235,6 +226,19 @@ pub(crate) fn next_stage(object: SObject) -> Stage {
         },
         SObject::Contact => Stage::Skipped { after: None },
     }
+}
+
+/// A run found in storage: one stopped by its budget or the org resumes
+/// with a fresh budget window.
+fn resume(mut s: RunState, ports: Ports<'_>) -> RunState {
+    if let Some(reason) = s.stopped.take() {
+        ports.log.write(
+            Level::Info,
+            &format!("resuming run {} stopped by {reason:?}", s.run_id),
+        );
+        s.calls_at_window_start = s.calls.total();
+    }
+    s
 }
 
 fn start(

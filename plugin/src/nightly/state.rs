@@ -167,23 +167,23 @@ impl RunState {
         self.owed.push(owed);
     }
 
-    /// Counts one record that owes `owed` (nothing when empty).
-    pub fn count_owed(&mut self, owed: &[OwedField]) {
-        if owed.is_empty() {
+    /// Counts `records` records that owe `owed` (nothing when empty).
+    pub fn count_owed(&mut self, owed: &[OwedField], records: u64) {
+        if owed.is_empty() || records == 0 {
             return;
         }
-        self.counts.field_owed += 1;
+        self.counts.field_owed += records;
         for o in owed {
             match self
                 .owed_counts
                 .iter_mut()
                 .find(|c| c.field == o.field && c.problem == o.problem)
             {
-                Some(c) => c.records += 1,
+                Some(c) => c.records += records,
                 None => self.owed_counts.push(OwedCount {
                     field: o.field.clone(),
                     problem: o.problem,
-                    records: 1,
+                    records,
                 }),
             }
         }

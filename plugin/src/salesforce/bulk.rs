@@ -1,4 +1,4 @@
-//! Bulk API 2.0 (salesforce-api.md §6): ingest update jobs and query jobs, and
+//! Bulk API 2.0 (plugin/SALESFORCE.md §6): ingest update jobs and query jobs, and
 //! the CSV they exchange.
 
 use serde_json::{Value, json};

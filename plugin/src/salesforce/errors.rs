@@ -1,5 +1,5 @@
 //! Salesforce error bodies and what each error means for the sync
-//! (salesforce-api.md §2.2–2.4, §3.3, §6.5).
+//! (plugin/SALESFORCE.md §2.2–2.4, §3.3, §6.5).
 
 use serde::Deserialize;
 

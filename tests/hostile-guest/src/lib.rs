@@ -162,6 +162,14 @@ impl Guest for Hostile {
     fn push(_s: Settings, e: UnsubscribeEvent) -> Result<PushOutcome, SyncError> {
         push(&e.person_id)
     }
+    fn push_many(
+        _s: Settings,
+        events: Vec<UnsubscribeEvent>,
+    ) -> Result<Vec<Result<PushOutcome, SyncError>>, SyncError> {
+        // Each event behaves as its push would (a looping or greedy person
+        // ID misbehaves here too).
+        Ok(events.iter().map(|e| push(&e.person_id)).collect())
+    }
     fn resubscribe(_s: Settings, _e: ResubscribeEvent) -> Result<ResubscribeOutcome, SyncError> {
         Ok(ResubscribeOutcome::NotHeld)
     }

@@ -1,4 +1,4 @@
-//! OAuth 2.0 token endpoint and bearer-token checks (salesforce-api.md §1).
+//! OAuth 2.0 token endpoint and bearer-token checks (plugin/SALESFORCE.md §1).
 //!
 //! Grants: `refresh_token` (the main one) and the JWT bearer grant. For JWT the assertion's
 //! claims are checked (`iss` = client id, `sub` present, `exp` in the future) but its RSA

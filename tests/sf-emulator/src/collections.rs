@@ -1,4 +1,4 @@
-//! `PATCH /composite/sobjects`: sObject Collections update (salesforce-api.md §3).
+//! `PATCH /composite/sobjects`: sObject Collections update (plugin/SALESFORCE.md §3).
 //!
 //! Up to 200 records of Lead and/or Contact, at most 10 type chunks, one API call. The
 //! answer is 200 with one SaveResult per record in request order (errors keyed
@@ -138,7 +138,7 @@ fn parse_items(state: &State, body: &[u8]) -> Result<(Vec<Item>, bool), ApiError
 
 /// `PATCH /composite/sobjects`. Other methods (create, retrieve, delete) are not emulated.
 ///
-/// Duplicate Ids in one request are UNCONFIRMED (§3.4, §13 item 8): the first occurrence
+/// Duplicate Ids in one request are UNCONFIRMED (§3.4): the first occurrence
 /// is saved, later ones fail with `DUPLICATE_VALUE` "Duplicate id in list: <id>" (the
 /// wording of the platform's duplicate-in-list DML error).
 pub fn update(state: &State, req: &Req) -> Resp {

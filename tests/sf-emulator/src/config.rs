@@ -43,7 +43,7 @@ impl Default for EmulatorConfig {
             daily_api_limit: 100_000,
             faults: FaultConfig::default(),
             bulk_processing_delay_ms: 0,
-            // The fixture values of salesforce-api.md.
+            // The fixture values of plugin/SALESFORCE.md.
             org_id: "00D5e000000AbCdEAK".to_owned(),
             user_id: "0055e000001QwErAAK".to_owned(),
             call_log_capacity: 100_000,

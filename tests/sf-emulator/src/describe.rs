@@ -1,4 +1,4 @@
-//! `GET /sobjects/{Lead|Contact}/describe` (salesforce-api.md §5), evaluated for the
+//! `GET /sobjects/{Lead|Contact}/describe` (plugin/SALESFORCE.md §5), evaluated for the
 //! integration user: hidden fields are absent, read-only fields are `updateable: false`.
 
 use serde_json::{Value as Json, json};
@@ -12,8 +12,8 @@ use crate::state::State;
 use crate::time;
 
 /// One field entry, with the full property list of a real describe payload. Values for
-/// `HasOptedOutOfEmail` such as `defaultValue` and `permissionable` are UNCONFIRMED (§13
-/// item 10); the typical values of a standard checkbox are used.
+/// `HasOptedOutOfEmail` such as `defaultValue` and `permissionable` are UNCONFIRMED
+/// (`plugin/SALESFORCE.md` §5.2); the typical values of a standard checkbox are used.
 fn field_json(info: &FieldInfo<'_>, object: SObject) -> Json {
     let is_bool = info.ty == FieldType::Boolean;
     let is_id = info.ty == FieldType::Id;

@@ -1,7 +1,7 @@
 //! Salesforce error shapes.
 //!
 //! REST resources answer errors as a JSON array of `{message, errorCode, fields?}`
-//! (salesforce-api.md §2.2). Record-level save errors inside sObject Collections results
+//! (plugin/SALESFORCE.md §2.2). Record-level save errors inside sObject Collections results
 //! and Bulk results use `statusCode` instead of `errorCode` (§3.3, §6.5). Both are built
 //! from the same [`RecordError`] so the codes and messages stay identical everywhere.
 
@@ -136,7 +136,7 @@ impl RecordError {
     }
 
     /// `CANNOT_UPDATE_CONVERTED_LEAD`. Whether real REST bodies carry `fields` is
-    /// UNCONFIRMED (§13 item 2); we follow the §2.4 example body, which has `"fields":[]`.
+    /// UNCONFIRMED (); we follow the §2.4 example body, which has `"fields":[]`.
     pub fn converted_lead() -> Self {
         Self::new(
             "CANNOT_UPDATE_CONVERTED_LEAD",
@@ -241,7 +241,7 @@ impl RecordError {
     }
 
     /// `DUPLICATE_VALUE` for the second occurrence of an Id in one Collections request.
-    /// Real behaviour is UNCONFIRMED (§3.4 / §13 item 8); see `collections.rs`.
+    /// Real behaviour is UNCONFIRMED (§3.4); see `collections.rs`.
     pub fn duplicate_id(id: &str) -> Self {
         Self::new(
             "DUPLICATE_VALUE",

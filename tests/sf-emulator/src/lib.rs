@@ -1,7 +1,7 @@
 //! A local Salesforce stand-in that speaks the REST and Bulk API 2.0 over real HTTP on
 //! 127.0.0.1, for tests and benchmarks that must never reach the internet.
 //!
-//! It follows `salesforce-api.md` (the project's API memo) to the field name: OAuth
+//! It follows `plugin/SALESFORCE.md` (the project's API memo) to the field name: OAuth
 //! refresh-token grant, versions, single-record GET/PATCH, sObject Collections update,
 //! SOQL query with paging, describe with field-level security, limits and the
 //! `Sforce-Limit-Info` header, Bulk API 2.0 ingest (update) and query jobs, Salesforce's

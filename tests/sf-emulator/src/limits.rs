@@ -2,7 +2,7 @@
 //!
 //! Every data request under `/services/data/vNN.0/` counts 1, including each Bulk API 2.0
 //! request. Whether Bulk 2.0 requests decrement `DailyApiRequests` is UNCONFIRMED
-//! (salesforce-api.md §6.6, §13 item 6); Bulk 1.0 docs say every HTTP request counts, and
+//! (plugin/SALESFORCE.md §6.6); Bulk 1.0 docs say every HTTP request counts, and
 //! counting them is the conservative choice for a client that budgets its calls. The
 //! versions list and the OAuth token endpoint do not count (§7.4; token UNCONFIRMED).
 

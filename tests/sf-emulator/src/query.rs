@@ -1,5 +1,5 @@
 //! SOQL execution over the store, JSON record rendering, and the REST `query`,
-//! `queryAll` and query-more resources with `nextRecordsUrl` paging (salesforce-api.md §4).
+//! `queryAll` and query-more resources with `nextRecordsUrl` paging (plugin/SALESFORCE.md §4).
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;

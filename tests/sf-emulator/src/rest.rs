@@ -1,5 +1,5 @@
 //! Single-record resources and small REST resources: versions, the version root, limits,
-//! `GET`/`PATCH /sobjects/{type}/{id}` (salesforce-api.md §2, §7, §10).
+//! `GET`/`PATCH /sobjects/{type}/{id}` (plugin/SALESFORCE.md §2, §7, §10).
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};

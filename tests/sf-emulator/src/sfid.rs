@@ -2,7 +2,7 @@
 //!
 //! Salesforce Ids are base-62 and case-sensitive in their 15-character form. The
 //! 18-character form appends three characters that encode the letter case of the first
-//! fifteen, which makes the Id safe for case-insensitive systems (salesforce-api.md §8).
+//! fifteen, which makes the Id safe for case-insensitive systems (plugin/SALESFORCE.md §8).
 //!
 //! The emulator stores every record under its canonical 15-character key. Input is resolved
 //! the way Salesforce does it: a 15-character Id exactly (case-sensitively), an 18-character

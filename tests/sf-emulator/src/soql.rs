@@ -7,7 +7,7 @@
 //! field and object names are case-insensitive; string literals take `\'`-style escapes.
 //!
 //! Errors follow Salesforce's query error text: the offending line, a caret, `ERROR at
-//! Row:R:Column:C` and the message (salesforce-api.md §4.5); query errors say
+//! Row:R:Column:C` and the message (plugin/SALESFORCE.md §4.5); query errors say
 //! "on entity 'Lead'" where DML errors say "on sobject of type Lead".
 
 use rustc_hash::FxHashSet;

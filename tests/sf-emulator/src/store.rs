@@ -238,7 +238,7 @@ struct Rule {
 
 /// Lower-cases an email for case-insensitive comparison; allocation-free for the common
 /// all-lower-case ASCII input. Email comparison in SOQL is case-insensitive (UNCONFIRMED,
-/// salesforce-api.md §4.7 / §13 item 9 — widely relied upon, taken as documented).
+/// plugin/SALESFORCE.md §4.7 — widely relied upon, taken as documented).
 pub fn fold_email(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
         Cow::Owned(s.to_lowercase())
@@ -550,7 +550,7 @@ impl Org {
         }
         let Some(idx) = self.resolve_key(&key) else {
             // A well-formed Id of the right object that names no record. Salesforce's
-            // answer for this in Collections/Bulk is UNCONFIRMED (§13 item 11); the SOAP
+            // answer for this in Collections/Bulk is UNCONFIRMED (); the SOAP
             // heritage code for an unknown reference is used.
             return Err(RecordError {
                 code: "INVALID_CROSS_REFERENCE_KEY",

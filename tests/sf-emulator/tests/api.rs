@@ -1,5 +1,5 @@
 //! End-to-end checks of the emulator over real HTTP on loopback, against the shapes,
-//! status codes, headers and error codes of `salesforce-api.md`.
+//! status codes, headers and error codes of `plugin/SALESFORCE.md`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -17,7 +17,7 @@ use sf_emulator::{
 use sha2::Sha256;
 use ureq::http;
 
-// Fixture values of salesforce-api.md.
+// Fixture values of plugin/SALESFORCE.md.
 const LEAD_A: &str = "00Q5e00000AbCdEEAV";
 const LEAD_B: &str = "00Q5e00000AbCdFEAV";
 const CONVERTED_LEAD: &str = "00Q5e00000KqLmNEAV";

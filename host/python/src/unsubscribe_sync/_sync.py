@@ -74,6 +74,11 @@ class UnsubscribeSync:
     def push(self, settings: Settings, event: UnsubscribeEvent) -> Union[Ok[PushOutcome], Err[SyncError]]:
         return self._call("push", settings, event)
 
+    def push_many(self, settings: Settings,
+                  events: List[UnsubscribeEvent]) -> Union[Ok[List[Union[Ok[PushOutcome], Err[SyncError]]]], Err[SyncError]]:
+        """One answer per event, in order: what `push` of it would have answered."""
+        return self._call("push-many", settings, events)
+
     def resubscribe(self, settings: Settings, event: ResubscribeEvent) -> Union[Ok[ResubscribeOutcome], Err[SyncError]]:
         return self._call("resubscribe", settings, event)
 

@@ -1,4 +1,4 @@
-//! Bulk API 2.0 ingest jobs, `update` operation (salesforce-api.md §6.1–§6.6).
+//! Bulk API 2.0 ingest jobs, `update` operation (plugin/SALESFORCE.md §6.1–§6.6).
 //!
 //! Lifecycle: create (`Open`) → one CSV upload → close (`UploadComplete` → `InProgress`
 //! → `JobComplete` | `Failed`) or abort (`Aborted`). Rows are applied in 10,000-row
@@ -106,7 +106,7 @@ fn str_prop<'a>(map: &'a serde_json::Map<String, Json>, key: &str) -> Option<&'a
 }
 
 /// `POST /jobs/ingest` → 200 JobInfo (`Open`). 200 rather than 201 follows the observed
-/// status (§6.1 [OBS], §13 item 5).
+/// status (§6.1 [OBS]).
 pub fn create(state: &State, req: &Req, version: ApiVersion) -> Resp {
     let map = match body_json(req) {
         Ok(m) => m,
@@ -185,7 +185,7 @@ pub fn list(state: &State) -> Resp {
 /// `PUT /jobs/ingest/{id}/batches` (text/csv) → 201 with no body.
 ///
 /// Only one upload per job is accepted. Whether Salesforce accepts several is UNCONFIRMED
-/// (§6.2, §13 item 5); a second upload is refused with the text Salesforce uses for jobs
+/// (§6.2); a second upload is refused with the text Salesforce uses for jobs
 /// that received more than one upload.
 pub fn upload(state: &State, req: &Req, raw_id: &str) -> Resp {
     let Some(id) = job_key(raw_id) else {

@@ -1,4 +1,4 @@
-//! Bulk API 2.0: ingest (update) jobs and query jobs (salesforce-api.md §6).
+//! Bulk API 2.0: ingest (update) jobs and query jobs (plugin/SALESFORCE.md §6).
 //!
 //! Error bodies use the REST error shape. The exact codes of several Bulk 2.0 request
 //! errors are UNCONFIRMED; the emulator uses Bulk's own vocabulary (`INVALIDJOB`,

@@ -1,4 +1,4 @@
-//! Bulk API 2.0 query jobs (salesforce-api.md §6.7).
+//! Bulk API 2.0 query jobs (plugin/SALESFORCE.md §6.7).
 //!
 //! The query runs once (a snapshot), rendering every row to CSV; result pages are slices
 //! of that buffer, so paging a million rows costs no re-rendering.
