@@ -35,31 +35,49 @@
 //! Calls that share a storage must not run concurrently (the component does
 //! read-modify-write on its ledger); see [`Runtime`].
 #![deny(missing_docs)]
+//!
+//! # Layers
+//!
+//! From the bottom up; a module uses only the layers below it (checked by
+//! the `layering` test):
+//!
+//! 1. [`limits`], [`policy`], [`secrets`]: constants, pure checks, the
+//!    redacting secret type.
+//! 2. [`ports`]: the small traits the host needs from the world (HTTP to the
+//!    org, the key-value ledger, a clock, a log sink), no wasmtime in them.
+//! 3. [`runtime`] (wasmtime: the bindings, the imports, the per-call store,
+//!    the compiled component) and [`backends`] (the org client with OAuth,
+//!    the SQLite ledger, the webhook inbox). Each implements or consumes the
+//!    ports; neither knows the other.
+//! 4. [`app`]: configuration, the context a command runs in, event input,
+//!    the description of outcomes.
+//! 5. [`serve`], the service; then [`cli`], the command line, which also
+//!    starts the service. `serve` never uses `cli`.
 
-pub mod bindings;
-pub mod cache;
+pub mod app;
+pub mod backends;
 pub mod cli;
-pub mod config;
-pub mod error;
-pub mod imports;
+#[cfg(test)]
+mod layering;
 pub mod limits;
 pub mod policy;
+pub mod ports;
 pub mod runtime;
 pub mod secrets;
 pub mod serve;
-mod state;
 
-pub use bindings::api;
-pub use cache::CacheUse;
-pub use error::HostError;
-pub use imports::clock::{Clock, FixedClock, SystemClock};
-pub use imports::http::{
+pub use app::config;
+pub use backends::org::{OrgClient, OrgConfig, OrgStats};
+pub use backends::sqlite::SqliteStorage;
+pub use ports::clock::{Clock, FixedClock, SystemClock};
+pub use ports::http::{
     HttpError, HttpRequest, HttpResponse, HttpTransport, Method, StaticResponder,
 };
-pub use imports::log::{LogLevel, LogSink, MemoryLog, NullLog, TracingLog};
-pub use imports::oauth::{OrgClient, OrgConfig, OrgStats};
-pub use imports::sqlite::SqliteStorage;
-pub use imports::storage::{MemoryStorage, Page, Storage, StorageError, WriteOp};
+pub use ports::log::{LogLevel, LogSink, MemoryLog, NullLog, TracingLog};
+pub use ports::storage::{MemoryStorage, Page, Storage, StorageError, WriteOp};
+pub use runtime::bindings::{self, api};
+pub use runtime::cache::{self, CacheUse};
+pub use runtime::error::HostError;
 pub use runtime::{Capabilities, Runtime, RuntimeOptions, RuntimeStats};
 pub use secrets::Secret;
 

@@ -212,27 +212,27 @@ pub fn clamp_page(limit: u32) -> usize {
 /// Checks an origin string from the configuration: `https://host[:port]`,
 /// or `http://` only for a loopback host (the bundled emulator, tests).
 /// Returns the normalized origin (no trailing slash, lower-case scheme/host).
+/// A refusal names what is wrong, never the value.
 pub fn normalize_origin(url: &str) -> Result<String, String> {
     let trimmed = url.trim().trim_end_matches('/');
     let (scheme, rest) = trimmed
         .split_once("://")
-        .ok_or_else(|| format!("`{url}` is not an absolute URL (expected https://host)"))?;
+        .ok_or_else(|| "is not an absolute URL (expected https://host)".to_string())?;
     let scheme = scheme.to_ascii_lowercase();
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!(
-            "`{url}` must be an origin only (scheme and host, no path, query or user)"
-        ));
+        return Err("must be an origin only (scheme and host, no path, query or user)".to_string());
     }
     let host = host_of(rest);
     match scheme.as_str() {
         "https" => {}
         "http" if is_loopback_host(&host) => {}
         "http" => {
-            return Err(format!(
-                "`{url}` uses plain http; only https is allowed (http only on loopback)"
-            ));
+            return Err(
+                "uses plain http; only https is allowed (http only on loopback)".to_string(),
+            );
         }
-        other => return Err(format!("`{url}` has scheme `{other}`; expected https")),
+        // The value is never echoed: a config error may be shown anywhere.
+        _ => return Err("has a scheme other than https".to_string()),
     }
     Ok(format!("{scheme}://{}", rest.to_ascii_lowercase()))
 }
@@ -268,6 +268,24 @@ fn shorten(s: &str) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+/// Cuts a message from the component to the cap (on a character boundary) and escapes control
+/// characters, so a message is always one line of bounded size.
+pub fn sanitize(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(limits::MAX_LOG_MESSAGE_BYTES));
+    for c in message.chars() {
+        if out.len() >= limits::MAX_LOG_MESSAGE_BYTES {
+            out.push_str("...(cut)");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1601,7 +1601,7 @@ fn check_answer(entry: Entry, handling: &Handling, answer: &Answer) -> Result<()
             ensure!(*status == 400, "expected 400, got {status}");
             let v: serde_json::Value =
                 serde_json::from_str(body).map_err(|e| format!("the 400 is not JSON: {e}"))?;
-            let error = v["error"].as_str().unwrap_or("");
+            let error = v["error"]["message"].as_str().unwrap_or("");
             ensure!(
                 error.contains(says),
                 "the 400's error {error:?} does not say {says:?}"

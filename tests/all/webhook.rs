@@ -77,7 +77,7 @@ fn a_signed_webhook_is_recorded_then_pushed_and_bad_ones_are_rejected() {
     assert_eq!(status, 413);
     let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
     assert!(
-        answer["error"]
+        answer["error"]["message"]
             .as_str()
             .is_some_and(|e| e.contains("server.max_body_bytes (1024 bytes)")),
         "{answer}"
@@ -274,10 +274,10 @@ fn events_left_in_the_inbox_are_pushed_after_a_restart() {
     // An event recorded by a previous run that stopped before pushing it.
     {
         let inbox =
-            unsubscribe_sync::serve::inbox::Inbox::open(&dir.path().join("sync.db")).unwrap();
+            unsubscribe_sync::backends::inbox::Inbox::open(&dir.path().join("sync.db")).unwrap();
         inbox
             .accept(
-                unsubscribe_sync::serve::inbox::Kind::Unsubscribe,
+                unsubscribe_sync::backends::inbox::Kind::Unsubscribe,
                 &format!("{{\"person_id\":\"p-left\",\"salesforce_id\":\"{LEAD}\",\"occurred_at\":1751968800000}}"),
                 "sha256-of-an-earlier-request",
                 now_secs() * 1000,

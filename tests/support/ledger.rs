@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use unsubscribe_sync::serve::inbox::Inbox;
+use unsubscribe_sync::backends::inbox::Inbox;
 use unsubscribe_sync::{Capabilities, NullLog, SqliteStorage, StaticResponder, api};
 
 /// The component's ledger in one SQLite file. Open it only while no

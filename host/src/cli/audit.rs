@@ -1,9 +1,10 @@
 //! `audit`: the trail of one person's unsubscribe.
 
-use super::app::App;
-use super::output::{Table, answer, print_json, record, ts};
-use super::{Cli, CmdResult, Exit, Failure};
+use super::Cli;
+use super::output::{Table, print_json};
 use crate::api;
+use crate::app::describe::{answer, record, ts};
+use crate::app::{CmdResult, Exit, Failure};
 
 /// Arguments of `audit`.
 #[derive(clap::Args, Debug)]
@@ -72,7 +73,10 @@ pub fn render(trail: &api::AuditTrail) -> String {
             .unwrap_or_default()
     );
     for o in &trail.owed {
-        out.push_str(&format!("owed: {}\n", super::output::describe_owed(o)));
+        out.push_str(&format!(
+            "owed: {}\n",
+            crate::app::describe::describe_owed(o)
+        ));
     }
     let mut t = Table::new(&["when", "what", "record", "fields", "detail"]);
     for e in &trail.entries {
@@ -98,10 +102,11 @@ pub fn render(trail: &api::AuditTrail) -> String {
 
 /// Runs `audit`.
 pub fn run(cli: &Cli, args: &AuditArgs) -> CmdResult {
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     // Looked up as every entry point records it (without surrounding
     // whitespace), and refused as they would refuse it.
-    let person_id = super::input::person_id_from(args.person_id.clone()).map_err(Failure::usage)?;
+    let person_id =
+        crate::app::input::person_id_from(args.person_id.clone()).map_err(Failure::usage)?;
     match answer(app.runtime.audit(&app.caps, &person_id))? {
         Some(trail) => {
             if args.json {
@@ -111,9 +116,11 @@ pub fn run(cli: &Cli, args: &AuditArgs) -> CmdResult {
             }
             Ok(Exit::Ok)
         }
-        None => Err(Failure::runtime(format!(
-            "nothing was ever recorded for person {:?}",
-            args.person_id
-        ))),
+        None => Err(Failure::not_found(format!(
+            "not found: nothing was ever recorded for person {person_id:?}"
+        ))
+        .with_advice(
+            "check the person ID as the sales app sends it; `unsubscribe-sync status` shows the ledger's size",
+        )),
     }
 }

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::Cli;
 use super::output::{Table, print_json};
-use super::{Cli, CmdResult, Exit, Failure};
+use crate::app::{CmdResult, Exit, Failure};
 use crate::{
     Capabilities, MemoryStorage, NullLog, Runtime, RuntimeOptions, StaticResponder, SystemClock,
     api, config,
@@ -19,6 +20,16 @@ pub struct BenchArgs {
     /// The benchmark.
     #[command(subcommand)]
     pub which: Which,
+}
+
+impl BenchArgs {
+    /// Whether the benchmark was asked for JSON output.
+    pub fn json(&self) -> bool {
+        match &self.which {
+            Which::Push(a) => a.json,
+            Which::Nightly(a) => a.json,
+        }
+    }
 }
 
 /// The benchmarks.
@@ -112,7 +123,7 @@ fn outcome_kind(r: &Result<api::PushOutcome, api::SyncError>) -> String {
         Ok(api::PushOutcome::QueuedForRetry(_)) => "queued".into(),
         Ok(api::PushOutcome::Duplicate) => "duplicate".into(),
         Ok(api::PushOutcome::Stale(_)) => "stale".into(),
-        Err(e) => format!("error: {}", super::output::describe_sync_error(e)),
+        Err(e) => format!("error: {}", crate::app::describe_sync_error(e)),
     }
 }
 

@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sf_emulator::{SObject, synthetic_id, synthetic_lead_count};
 
+use super::Cli;
 use super::output::{Table, print_json};
-use super::{Cli, CmdResult, Exit, Failure};
+use crate::app::{CmdResult, Exit, Failure};
 use crate::{
     Capabilities, HttpRequest, HttpTransport, Method, NullLog, OrgClient, OrgConfig, Runtime,
     RuntimeOptions, Secret, SqliteStorage, SystemClock, api, config,
@@ -314,7 +315,7 @@ pub fn run(cli: &Cli, args: &NightlyBench) -> CmdResult {
             Err(e) => {
                 return Err(Failure::runtime(format!(
                     "the nightly failed: {}",
-                    super::describe_sync_error(&e)
+                    crate::app::describe_sync_error(&e)
                 )));
             }
         }
@@ -385,7 +386,7 @@ fn import(
         ))),
         Err(e) => Err(Failure::runtime(format!(
             "import failed: {}",
-            super::describe_sync_error(&e)
+            crate::app::describe_sync_error(&e)
         ))),
     }
 }

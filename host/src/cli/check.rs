@@ -7,11 +7,15 @@
 //! failed `storage` requirement naming the file and what is wrong, and the
 //! check stops there, so the file is never opened for writing.
 
-use super::app::{self, App};
-use super::output::{answer, describe_sync_error, print_json};
-use super::{Cli, CmdResult, Exit};
-use crate::config::Config;
-use crate::imports::sqlite::{Inspection, inspect};
+use super::Cli;
+use super::output::{print_json, shaped};
+use crate::app::App;
+use crate::app::config::Config;
+use crate::app::context as app;
+use crate::app::describe::{answer, describe_sync_error};
+use crate::app::{CmdResult, Exit};
+use crate::backends::org::NOT_A_TOKEN_ENDPOINT;
+use crate::backends::sqlite::{Inspection, inspect};
 use crate::{HttpError, StorageError, api};
 
 /// Arguments of `check`.
@@ -143,6 +147,10 @@ pub fn findings(app: &App) -> Result<Vec<Finding>, super::Failure> {
                 HttpError::Denied(_) => {
                     "fix org.login_url / org.instance_url so they name the same org"
                 }
+                HttpError::Transport(m) if m.starts_with(NOT_A_TOKEN_ENDPOINT) => {
+                    "set org.login_url to https://login.salesforce.com (production), https://test.salesforce.com \
+                     (sandbox) or the org's My Domain (https://<domain>.my.salesforce.com)"
+                }
                 _ => "check the network path to org.login_url and try again",
             };
             out.push(Finding {
@@ -198,13 +206,18 @@ pub fn render(findings: &[Finding]) -> String {
     out
 }
 
+/// What `check` promises and keeps: it only reads.
+const NOTHING_WRITTEN: &str =
+    "check wrote nothing: no file was created or changed, and only reads were sent to Salesforce";
+
 /// Runs `check`.
 pub fn run(cli: &Cli, args: &CheckArgs) -> CmdResult {
     let config = Config::load(&Config::locate(cli.config.as_deref()))?;
     let storage = storage_finding(&config);
     let found = if storage.passed {
         let credentials = app::load_credentials(&config)?;
-        let app = App::build(config, credentials, cli.component.as_deref())?;
+        // Read-only: `check` creates no ledger and writes to none.
+        let app = App::build_read_only(config, credentials, cli.component.as_deref())?;
         let mut found = findings(&app)?;
         found.insert(1, storage);
         found
@@ -214,9 +227,12 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> CmdResult {
     };
     let passed = found.iter().all(|f| f.passed);
     if args.json {
-        print_json(&serde_json::json!({ "passed": passed, "items": found }))?;
+        print_json(
+            &serde_json::json!({ "passed": passed, "items": shaped(&found)?, "wrote-nothing": true }),
+        )?;
     } else {
         print!("{}", render(&found));
+        println!("{NOTHING_WRITTEN}");
     }
     Ok(if passed { Exit::Ok } else { Exit::Requirement })
 }

@@ -10,10 +10,12 @@ use std::path::PathBuf;
 
 use sf_emulator::{Emulator, EmulatorConfig, OrgSeed, SObject, SeedRecord};
 
-use super::app::App;
-use super::output::{Table, answer, describe_push};
-use super::{Cli, CmdResult, Exit, Failure, check, nightly};
-use crate::config::Config;
+use super::output::Table;
+use super::{Cli, check, nightly};
+use crate::app::App;
+use crate::app::config::Config;
+use crate::app::describe::{answer, describe_push};
+use crate::app::{CmdResult, Exit, Failure};
 use crate::secrets::{Credentials, Secret};
 use crate::{Clock, api};
 

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use sf_emulator::{Emulator, EmulatorConfig, OrgSeed, synthetic_org};
 
-use super::{CmdResult, Exit, Failure};
+use crate::app::{CmdResult, Exit, Failure};
 
 /// Arguments of `emulator`.
 #[derive(clap::Args, Debug)]

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::app::App;
+use super::Cli;
 use super::import_lines::{self, ImportLine};
-use super::output::{answer, describe_sync_error, print_json};
-use super::{Cli, CmdResult, Exit, Failure};
+use super::output::print_json;
 use crate::api;
+use crate::app::describe::{answer, describe_sync_error};
+use crate::app::{CmdResult, Exit, Failure};
 
 /// Events per call: each call is bounded by the deadline and memory cap.
 const BATCH: usize = 1_000;
@@ -52,9 +53,29 @@ struct Summary {
     unchanged: u32,
     without_salesforce_id: u32,
     /// Lines that could not be read, by line number.
-    unreadable: Vec<(usize, String)>,
-    /// Events the component refused or flagged (index in the file's events).
-    problems: Vec<api::ImportProblem>,
+    unreadable: Vec<Unreadable>,
+    /// Events the component refused or flagged, by the line they were read from.
+    problems: Vec<LineProblem>,
+}
+
+/// A line that could not be read as an event; nothing of it was recorded.
+#[derive(serde::Serialize)]
+struct Unreadable {
+    /// The 1-based line of the file.
+    line: usize,
+    /// Why.
+    problem: String,
+}
+
+/// An event the component refused or flagged, named by its line in the file.
+#[derive(serde::Serialize)]
+struct LineProblem {
+    /// The 1-based line of the file.
+    line: usize,
+    /// Whether the unsubscribe was recorded all the same.
+    recorded: bool,
+    /// What the component said.
+    error: api::SyncError,
 }
 
 /// Runs `import`.
@@ -65,7 +86,7 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
                 Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
                 _ => Format::Jsonl,
             });
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     let now = app.caps.clock.now_ms();
     // The bar follows the bytes read (the file's size is known; the number
     // of events is not until the end); on stdin it counts events.
@@ -105,38 +126,43 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
     let mut summary = Summary::default();
     let mut events = 0usize;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut batch_lines: Vec<usize> = Vec::with_capacity(BATCH);
     let send = |batch: &mut Vec<api::UnsubscribeEvent>,
-                summary: &mut Summary,
-                first_index: usize|
+                lines: &mut Vec<usize>,
+                summary: &mut Summary|
      -> Result<(), Failure> {
         let s = answer(app.runtime.import(&app.caps, app.settings(), batch))?;
         summary.added += s.added;
         summary.updated += s.updated;
         summary.unchanged += s.unchanged;
         summary.without_salesforce_id += s.without_salesforce_id;
-        for mut p in s.problems {
-            p.index += first_index as u32;
-            summary.problems.push(p);
+        for p in s.problems {
+            summary.problems.push(LineProblem {
+                line: lines.get(p.index as usize).copied().unwrap_or(0),
+                recorded: p.recorded,
+                error: p.error,
+            });
         }
         batch.clear();
+        lines.clear();
         Ok(())
     };
     for line in lines {
         match line {
-            Ok(e) => {
-                batch.push(e);
+            Ok(numbered) => {
+                batch_lines.push(numbered.line);
+                batch.push(numbered.event);
                 events += 1;
                 if batch.len() == BATCH {
-                    send(&mut batch, &mut summary, events - BATCH)?;
+                    send(&mut batch, &mut batch_lines, &mut summary)?;
                     bar.set_message(format!("{events} events"));
                 }
             }
-            Err(bad) => summary.unreadable.push(bad),
+            Err((line, problem)) => summary.unreadable.push(Unreadable { line, problem }),
         }
     }
     if !batch.is_empty() {
-        let first = events - batch.len();
-        send(&mut batch, &mut summary, first)?;
+        send(&mut batch, &mut batch_lines, &mut summary)?;
     }
     bar.finish_and_clear();
     if args.json {
@@ -150,8 +176,8 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
             summary.unchanged,
             summary.without_salesforce_id
         );
-        for (line, why) in &summary.unreadable {
-            println!("  line {line}: not read: {why}");
+        for u in &summary.unreadable {
+            println!("  line {}: not read: {}", u.line, u.problem);
         }
         for p in &summary.problems {
             let recorded = if p.recorded {
@@ -160,8 +186,8 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
                 "not recorded"
             };
             println!(
-                "  event {}: {recorded}: {}",
-                p.index,
+                "  line {}: {recorded}: {}",
+                p.line,
                 describe_sync_error(&p.error)
             );
         }

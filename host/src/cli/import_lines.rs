@@ -9,11 +9,29 @@
 
 use std::io::{BufRead, Read};
 
-use super::input::{MAX_EVENT_BYTES, unsubscribe_from_fields, unsubscribe_from_json};
 use crate::api;
+use crate::app::input::{MAX_EVENT_BYTES, unsubscribe_from_fields, unsubscribe_from_json};
 
 /// One record of an import; `Err` carries the line number and why.
-pub type ImportLine = Result<api::UnsubscribeEvent, (usize, String)>;
+/// One record of the file: the event with the line it starts on, or the
+/// line and why it is not an event.
+pub type ImportLine = Result<Numbered, (usize, String)>;
+
+/// An event and the line of the file it was read from.
+#[derive(Debug)]
+pub struct Numbered {
+    /// The 1-based line number in the file.
+    pub line: usize,
+    /// The event.
+    pub event: api::UnsubscribeEvent,
+}
+
+impl std::ops::Deref for Numbered {
+    type Target = api::UnsubscribeEvent;
+    fn deref(&self) -> &api::UnsubscribeEvent {
+        &self.event
+    }
+}
 
 /// The columns a CSV import may have (`person_id` is required).
 const CSV_COLUMNS: [&str; 5] = [
@@ -36,29 +54,15 @@ enum LineRead {
     Failed(String),
 }
 
-/// JSON lines (one unsubscribe per line; blank lines skipped), read lazily.
-pub struct JsonLines<R> {
+/// Physical lines of a file, each capped at the event size: a line over
+/// the cap is skipped to its end without being kept.
+struct Lines<R> {
     reader: R,
-    now_ms: i64,
-    line: usize,
     buf: Vec<u8>,
-    done: bool,
 }
 
-/// Reads JSON lines from `reader`.
-pub fn read_jsonl<R: BufRead>(reader: R, now_ms: i64) -> JsonLines<R> {
-    JsonLines {
-        reader,
-        now_ms,
-        line: 0,
-        buf: Vec::new(),
-        done: false,
-    }
-}
-
-impl<R: BufRead> JsonLines<R> {
-    /// Reads the next line into `buf` (without its line break), at most
-    /// [`MAX_EVENT_BYTES`] of it; a longer line is skipped to its end.
+impl<R: BufRead> Lines<R> {
+    /// Reads the next line into `self.buf`, without its line ending.
     fn next_line(&mut self) -> LineRead {
         self.buf.clear();
         let cap = MAX_EVENT_BYTES as u64 + 1;
@@ -100,6 +104,27 @@ impl<R: BufRead> JsonLines<R> {
     }
 }
 
+/// JSON lines: one event per line.
+pub struct JsonLines<R> {
+    lines: Lines<R>,
+    now_ms: i64,
+    line: usize,
+    done: bool,
+}
+
+/// Reads JSON lines from `reader`, one event per non-blank line.
+pub fn read_jsonl<R: BufRead>(reader: R, now_ms: i64) -> JsonLines<R> {
+    JsonLines {
+        lines: Lines {
+            reader,
+            buf: Vec::new(),
+        },
+        now_ms,
+        line: 0,
+        done: false,
+    }
+}
+
 impl<R: BufRead> Iterator for JsonLines<R> {
     type Item = ImportLine;
 
@@ -107,10 +132,10 @@ impl<R: BufRead> Iterator for JsonLines<R> {
         while !self.done {
             self.line += 1;
             let line = self.line;
-            match self.next_line() {
+            match self.lines.next_line() {
                 LineRead::End => self.done = true,
                 LineRead::Line => {
-                    let text = match std::str::from_utf8(&self.buf) {
+                    let text = match std::str::from_utf8(&self.lines.buf) {
                         Ok(text) => text,
                         Err(e) => {
                             return Some(Err((
@@ -126,7 +151,9 @@ impl<R: BufRead> Iterator for JsonLines<R> {
                         continue;
                     }
                     return Some(
-                        unsubscribe_from_json(text, self.now_ms, "import").map_err(|e| (line, e)),
+                        unsubscribe_from_json(text, self.now_ms, "import")
+                            .map(|event| Numbered { line, event })
+                            .map_err(|e| (line, e)),
                     );
                 }
                 LineRead::TooLong => {
@@ -149,21 +176,17 @@ impl<R: BufRead> Iterator for JsonLines<R> {
 }
 
 /// The header line read ahead of the CSV parser, then the rest of the input.
-pub type HeaderThenRest<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, R>;
-
-/// CSV records after the header, read lazily.
+/// CSV records, one per line.
 pub struct CsvLines<R> {
-    reader: csv::Reader<R>,
+    lines: Lines<R>,
     columns: CsvColumns,
+    /// How many columns the header has: every record must have as many.
+    width: usize,
     now_ms: i64,
-    /// Blank lines skipped before the header, added to the reader's line
-    /// numbers.
-    line_offset: usize,
-    record: csv::ByteRecord,
+    line: usize,
     done: bool,
 }
 
-/// Where each known column is.
 struct CsvColumns {
     person: usize,
     salesforce_id: Option<usize>,
@@ -173,52 +196,47 @@ struct CsvColumns {
 }
 
 /// Reads CSV from `reader`: a header row naming the columns `person_id`
-/// (required), `salesforce_id`, `email`, `source`, `occurred_at` (any case,
-/// any order), then one event per record. Values are trimmed and may be
-/// quoted (RFC 4180: commas, quotes and line breaks inside quotes); a
-/// record's line number is where it starts. Blank lines before the header
-/// are skipped; a file with nothing else holds no events. `Err` for a header
-/// that cannot be used.
-pub fn read_csv<R: BufRead>(
-    mut reader: R,
-    now_ms: i64,
-) -> Result<CsvLines<HeaderThenRest<R>>, String> {
+/// (required), `salesforce_id`, `email`, `source` and `occurred_at` (in
+/// any order), then one event per line. Values are trimmed and may be
+/// quoted (RFC 4180: commas and doubled quotes inside quotes), but a record
+/// is one line: a quote left open at the end of its line is refused by that
+/// line's number rather than read on into the rows after it, as is a record
+/// with more or fewer values than the header. Blank lines are skipped; a
+/// file with nothing else holds no events. `Err` for a header that cannot
+/// be used.
+pub fn read_csv<R: BufRead>(reader: R, now_ms: i64) -> Result<CsvLines<R>, String> {
+    let mut lines = Lines {
+        reader,
+        buf: Vec::new(),
+    };
+    let mut line = 0;
     // The header is the first line that is not blank.
-    let mut header_line = Vec::new();
-    let mut skipped = 0;
-    loop {
-        header_line.clear();
-        let n = (&mut reader)
-            .take(MAX_EVENT_BYTES as u64 + 1)
-            .read_until(b'\n', &mut header_line)
-            .map_err(|e| format!("reading: {e}"))?;
-        if n == 0 || !header_line.iter().all(u8::is_ascii_whitespace) {
-            break;
+    let headers = loop {
+        line += 1;
+        match lines.next_line() {
+            LineRead::End => break None,
+            LineRead::Failed(why) => return Err(why),
+            LineRead::TooLong => return Err("the CSV header line is too long".into()),
+            LineRead::Line if lines.buf.iter().all(u8::is_ascii_whitespace) => continue,
+            LineRead::Line => {
+                break Some(split_record(&lines.buf).map_err(|e| format!("CSV header: {e}"))?);
+            }
         }
-        skipped += 1;
-    }
-    let mut csv = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(std::io::Cursor::new(header_line).chain(reader));
-    let headers = csv
-        .byte_headers()
-        .map_err(|e| format!("CSV header: {e}"))?
-        .clone();
-    let headers: Vec<String> = headers
-        .iter()
-        .map(|h| {
-            String::from_utf8(h.to_vec()).map_err(|_| "the CSV header is not UTF-8".to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let columns = if headers.is_empty() {
-        // An empty (or all blank) file: no events.
-        None
-    } else {
-        Some(csv_columns(&headers)?)
+    };
+    let (columns, width, done) = match headers {
+        None => (None, 0, true),
+        Some(fields) => {
+            let headers: Vec<String> = fields
+                .into_iter()
+                .map(|h| {
+                    String::from_utf8(h).map_err(|_| "the CSV header is not UTF-8".to_string())
+                })
+                .collect::<Result<_, _>>()?;
+            (Some(csv_columns(&headers)?), headers.len(), false)
+        }
     };
     Ok(CsvLines {
-        reader: csv,
-        done: columns.is_none(),
+        lines,
         columns: columns.unwrap_or(CsvColumns {
             person: 0,
             salesforce_id: None,
@@ -226,10 +244,36 @@ pub fn read_csv<R: BufRead>(
             source: None,
             occurred_at: None,
         }),
+        width,
         now_ms,
-        line_offset: skipped,
-        record: csv::ByteRecord::new(),
+        line,
+        done,
     })
+}
+
+/// The values of one CSV line, unquoted and trimmed; refused when a quote
+/// is left open (the line's quotes do not pair up).
+fn split_record(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    // In RFC 4180 a quote inside a quoted value is doubled, so a record on
+    // one line always holds an even number of quote characters.
+    if line.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+        return Err(
+            "a quote is left open at the end of the line (a value cannot span lines): \
+             close it, or double a quote inside a quoted value"
+                .into(),
+        );
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(line);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => Ok(record.iter().map(<[u8]>::to_vec).collect()),
+        Ok(false) => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Finds the known columns in a header; refuses unknown, repeated or
@@ -265,19 +309,20 @@ fn csv_columns(headers: &[String]) -> Result<CsvColumns, String> {
     })
 }
 
-impl<R: Read> CsvLines<R> {
-    /// The event in `self.record`, or why it is not one.
-    fn event(&self) -> Result<api::UnsubscribeEvent, String> {
-        if self.record.as_slice().len() > MAX_EVENT_BYTES {
+impl<R: BufRead> CsvLines<R> {
+    /// The event in one line's values, or why it is not one.
+    fn event(&self, values: &[Vec<u8>]) -> Result<api::UnsubscribeEvent, String> {
+        if values.len() != self.width {
             return Err(format!(
-                "the record is longer than {} MiB; an event is a few small values",
-                MAX_EVENT_BYTES >> 20
+                "the record has {} values; the header names {} columns",
+                values.len(),
+                self.width
             ));
         }
         let get = |c: Option<usize>| -> Result<Option<String>, String> {
-            match c.and_then(|c| self.record.get(c)) {
+            match c.and_then(|c| values.get(c)) {
                 None => Ok(None),
-                Some(bytes) => String::from_utf8(bytes.to_vec()).map(Some).map_err(|e| {
+                Some(bytes) => String::from_utf8(bytes.clone()).map(Some).map_err(|e| {
                     format!(
                         "the record is not UTF-8 (invalid byte at offset {} of a value)",
                         e.utf8_error().valid_up_to()
@@ -297,38 +342,41 @@ impl<R: Read> CsvLines<R> {
     }
 }
 
-impl<R: Read> Iterator for CsvLines<R> {
+impl<R: BufRead> Iterator for CsvLines<R> {
     type Item = ImportLine;
 
     fn next(&mut self) -> Option<ImportLine> {
-        if self.done {
-            return None;
-        }
-        let line = self.reader.position().line() as usize + self.line_offset;
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => {
-                self.done = true;
-                None
-            }
-            Ok(true) => {
-                let line = self
-                    .record
-                    .position()
-                    .map_or(line, |p| p.line() as usize + self.line_offset);
-                Some(self.event().map_err(|e| (line, e)))
-            }
-            Err(e) => {
-                let line = e
-                    .position()
-                    .map_or(line, |p| p.line() as usize + self.line_offset);
-                // A record with the wrong number of fields is skipped; any
-                // other reader error cannot be resumed safely.
-                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+        while !self.done {
+            self.line += 1;
+            let line = self.line;
+            match self.lines.next_line() {
+                LineRead::End => self.done = true,
+                LineRead::Failed(why) => {
                     self.done = true;
+                    return Some(Err((line, why)));
                 }
-                Some(Err((line, format!("CSV: {e}"))))
+                LineRead::TooLong => {
+                    return Some(Err((
+                        line,
+                        format!(
+                            "the record is longer than {} MiB; an event is a few small values",
+                            MAX_EVENT_BYTES >> 20
+                        ),
+                    )));
+                }
+                LineRead::Line if self.lines.buf.iter().all(u8::is_ascii_whitespace) => {}
+                LineRead::Line => {
+                    let read = split_record(&self.lines.buf)
+                        .map_err(|e| format!("CSV: {e}"))
+                        .and_then(|values| self.event(&values));
+                    return Some(
+                        read.map(|event| Numbered { line, event })
+                            .map_err(|e| (line, e)),
+                    );
+                }
             }
         }
+        None
     }
 }
 
@@ -410,33 +458,27 @@ mod tests {
     }
 
     #[test]
-    fn csv_values_may_hold_quotes_commas_and_line_breaks() {
-        let csv = b"person_id,email\n\"p,1\",\"\"\"O'Brien, Pat\"\" <pat@x.com>\"\n\"p\n2\",x@y\n,z@y\np3,a,b\np4,\"multi\nline@x.com\"\n";
+    fn csv_values_may_hold_quotes_and_commas_and_a_malformed_row_swallows_nothing() {
+        let csv = b"person_id,email\n\"p,1\",\"\"\"O'Brien, Pat\"\" <pat@x.com>\"\n\"p2,x@y\np3,a@b\n,z@y\np4,a,b\np5,c@d\n";
         let lines = csv_lines(csv, 0).unwrap();
+        assert_eq!(lines.len(), 6, "{lines:?}");
         let first = lines[0].as_ref().unwrap();
         assert_eq!(first.person_id, "p,1");
         assert_eq!(first.email.as_deref(), Some("\"O'Brien, Pat\" <pat@x.com>"));
-        assert_eq!(lines[1].as_ref().unwrap_err().0, 3, "{:?}", lines[1]);
-        assert!(
-            lines[1]
-                .as_ref()
-                .unwrap_err()
-                .1
-                .contains("control characters")
-        );
+        // An unterminated quote on line 3 is refused by its line; the rows
+        // after it are read as rows, not swallowed into its value.
+        let (line, why) = lines[1].as_ref().unwrap_err();
+        assert_eq!(*line, 3);
+        assert!(why.contains("quote is left open"), "{why}");
+        assert_eq!(lines[2].as_ref().unwrap().person_id, "p3");
         assert_eq!(
-            lines[2].as_ref().unwrap_err(),
+            lines[3].as_ref().unwrap_err(),
             &(5, "person_id is empty".to_string())
         );
-        assert!(
-            lines[3].as_ref().unwrap_err().1.contains("CSV"),
-            "{:?}",
-            lines[3]
-        );
-        assert_eq!(
-            lines[4].as_ref().unwrap().email.as_deref(),
-            Some("multi\nline@x.com")
-        );
+        let (line, why) = lines[4].as_ref().unwrap_err();
+        assert_eq!(*line, 6);
+        assert!(why.contains("3 values; the header names 2"), "{why}");
+        assert_eq!(lines[5].as_ref().unwrap().person_id, "p5");
         assert!(
             csv_lines(b"person_id,Person_ID\na,b\n", 0)
                 .err()
@@ -453,9 +495,11 @@ mod tests {
         }
         let lines = csv_lines(b"\n \nperson_id\np1\n\"p\n2\"\np3\n", 0).unwrap();
         assert_eq!(lines[0].as_ref().unwrap().person_id, "p1");
-        // Line numbers count the skipped lines: p1 is on line 4.
+        // Line numbers count the skipped lines: p1 is on line 4, and the
+        // value broken over lines 5 and 6 is refused on each of them.
         assert_eq!(lines[1].as_ref().unwrap_err().0, 5, "{:?}", lines[1]);
-        assert_eq!(lines[2].as_ref().unwrap().person_id, "p3");
+        assert_eq!(lines[2].as_ref().unwrap_err().0, 6, "{:?}", lines[2]);
+        assert_eq!(lines[3].as_ref().unwrap().person_id, "p3");
     }
 
     #[test]

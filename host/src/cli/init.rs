@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::{Cli, CmdResult, Exit, Failure};
-use crate::config::{Config, EXAMPLE};
+use super::Cli;
+use crate::app::config::{Config, EXAMPLE};
+use crate::app::{CmdResult, Exit, Failure};
 
 /// Arguments of `init`.
 #[derive(clap::Args, Debug)]

@@ -2,19 +2,22 @@
 //!
 //! Exit codes: 0 ok; 1 runtime failure; 2 usage or config error; 3 a
 //! requirement failed (a `check` item, the org rejected the credentials, a
-//! selected field missing or read-only, the sync disabled for `nightly`).
+//! selected field missing or read-only, the sync disabled for `nightly`); 4
+//! not found (`audit` of a person the ledger does not hold).
 
-mod app;
 mod audit;
+#[cfg(feature = "emulator")]
 mod bench;
+#[cfg(feature = "emulator")]
 mod bench_nightly;
 mod check;
+#[cfg(feature = "emulator")]
 mod demo;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod import;
-pub(crate) mod import_lines;
+mod import_lines;
 mod init;
-pub(crate) mod input;
 mod nightly;
 mod output;
 mod push;
@@ -25,8 +28,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use app::App;
-pub use output::{describe_push, describe_resubscribe, describe_sync_error, ts};
+use crate::app::{App, CmdResult, Failure};
 
 const AFTER_HELP: &str = "\
 Configuration: one TOML file, from --config, else $UNSUBSCRIBE_SYNC_CONFIG, else
@@ -40,7 +42,10 @@ Exit codes:
   1  runtime failure (the org or the network failed, a component trap, storage)
   2  usage or config error
   3  a requirement failed (check found a problem, the org rejected the
-     credentials, a selected field is missing or read-only, sync disabled)";
+     credentials, a selected field is missing or read-only, sync disabled)
+  4  not found (audit of a person the ledger does not hold)
+With --json, an error is printed on stdout as
+  {\"error\": {\"kind\": ..., \"message\": ..., \"what-to-do\": ...}}";
 
 /// The bundled host of the unsubscribe-sync WebAssembly component: keeps
 /// Salesforce's opt-out fields on Leads and Contacts in step with a sales
@@ -97,93 +102,54 @@ pub enum Command {
     /// Run the webhook service, the nightly scheduler and the retry loop.
     Serve(crate::serve::ServeArgs),
     /// Start the bundled Salesforce emulator and show the sync end to end.
+    #[cfg(feature = "emulator")]
     Demo(demo::DemoArgs),
     /// Benchmarks (not tests).
+    #[cfg(feature = "emulator")]
     Bench(bench::BenchArgs),
     /// Run the bundled Salesforce emulator as a process (used by `bench
     /// nightly`; the same as the `sf-emulator` binary's main options).
     #[command(hide = true)]
+    #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
 }
 
-/// Exit status of a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// 0.
-    Ok,
-    /// 1: runtime failure.
-    Runtime,
-    /// 2: usage or config error.
-    Usage,
-    /// 3: a requirement failed.
-    Requirement,
+/// Tells the user what failed: with `--json`, the documented error object on
+/// stdout (where the output would have been); otherwise text on stderr.
+fn report(f: &Failure, json: bool) {
+    if json {
+        println!("{}", f.to_json());
+    } else {
+        eprintln!("error: {}", f.message);
+        if let Some(advice) = &f.what_to_do {
+            eprintln!("what to do: {advice}");
+        }
+    }
 }
 
-impl Exit {
-    /// The process exit code.
-    pub fn code(self) -> u8 {
+impl Command {
+    /// Whether the command was asked for JSON output (`--json`).
+    pub fn wants_json(&self) -> bool {
         match self {
-            Exit::Ok => 0,
-            Exit::Runtime => 1,
-            Exit::Usage => 2,
-            Exit::Requirement => 3,
+            Command::Push(a) => a.json,
+            Command::Resubscribe(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Nightly(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Audit(a) => a.json,
+            #[cfg(feature = "emulator")]
+            Command::Bench(a) => a.json(),
+            _ => false,
         }
     }
 }
 
-/// A command's failure: what to print and the exit status.
-#[derive(Debug)]
-pub struct Failure {
-    /// The exit status.
-    pub exit: Exit,
-    /// The message (one or a few lines, never a secret).
-    pub message: String,
+/// Loads the context of a command from the global options (`--config`,
+/// `--component`).
+pub(crate) fn load_app(cli: &Cli) -> Result<App, Failure> {
+    App::load(cli.config.as_deref(), cli.component.as_deref())
 }
-
-impl Failure {
-    /// A usage or config error.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            exit: Exit::Usage,
-            message: message.into(),
-        }
-    }
-    /// A runtime failure.
-    pub fn runtime(message: impl Into<String>) -> Self {
-        Failure {
-            exit: Exit::Runtime,
-            message: message.into(),
-        }
-    }
-    /// A failed requirement.
-    pub fn requirement(message: impl Into<String>) -> Self {
-        Failure {
-            exit: Exit::Requirement,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::config::ConfigError> for Failure {
-    fn from(e: crate::config::ConfigError) -> Self {
-        Failure::usage(e.to_string())
-    }
-}
-
-impl From<crate::HostError> for Failure {
-    fn from(e: crate::HostError) -> Self {
-        Failure::runtime(e.to_string())
-    }
-}
-
-impl From<crate::StorageError> for Failure {
-    fn from(e: crate::StorageError) -> Self {
-        Failure::runtime(e.to_string())
-    }
-}
-
-/// What a command returns.
-pub type CmdResult = Result<Exit, Failure>;
 
 /// Parses the arguments, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
@@ -197,10 +163,11 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&cli);
+    let json = cli.command.wants_json();
     let exit = match run(cli) {
         Ok(exit) => exit,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            report(&f, json);
             f.exit
         }
     };
@@ -218,9 +185,12 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Check(a) => check::run(&cli, a),
         Command::Status(a) => status::run(&cli, a),
         Command::Audit(a) => audit::run(&cli, a),
-        Command::Serve(a) => crate::serve::run(&cli, a),
+        Command::Serve(a) => crate::serve::run(load_app(&cli)?, a),
+        #[cfg(feature = "emulator")]
         Command::Demo(a) => demo::run(&cli, a),
+        #[cfg(feature = "emulator")]
         Command::Bench(a) => bench::run(&cli, a),
+        #[cfg(feature = "emulator")]
         Command::Emulator(a) => emulator::run(a),
     }
 }

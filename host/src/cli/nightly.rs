@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::app::App;
-use super::output::{Table, answer, describe_sync_error, print_json, record, redirect, ts};
-use super::{Cli, CmdResult, Exit, Failure};
+use super::Cli;
+use super::output::{Table, print_json};
 use crate::api;
+use crate::app::App;
+use crate::app::describe::{answer, describe_sync_error, record, redirect, ts};
+use crate::app::{CmdResult, Exit, Failure};
 
 /// A run that asks for more steps than this is stopped (a component bug).
 const MAX_STEPS: u32 = 1_000_000;
@@ -29,15 +31,6 @@ pub struct NightlyArgs {
     /// Print the report (with every line) as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The report and every one of its lines.
-#[derive(serde::Serialize)]
-pub struct FullReport {
-    /// The report.
-    pub report: api::NightlyReport,
-    /// All its lines (the report itself holds the first 1000).
-    pub items: Vec<api::ReportItem>,
 }
 
 /// Steps the nightly until it finishes; `on_progress` sees each step.
@@ -95,7 +88,7 @@ pub fn all_items(app: &App, report: &api::NightlyReport) -> Result<Vec<api::Repo
 
 /// Runs `nightly`.
 pub fn run(cli: &Cli, args: &NightlyArgs) -> CmdResult {
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     let options = api::NightlyOptions {
         dry_run: args.dry_run,
     };
@@ -132,10 +125,11 @@ pub fn run(cli: &Cli, args: &NightlyArgs) -> CmdResult {
     };
     let items = all_items(&app, &report)?;
     if args.json {
-        print_json(&FullReport {
-            report: report.clone(),
-            items,
-        })?;
+        // One list of items: every line of the run, in place of the
+        // report's first thousand.
+        let mut full = report.clone();
+        full.items = items;
+        print_json(&full)?;
     } else {
         print!("{}", render_report(&report, &items));
     }
@@ -205,7 +199,7 @@ pub fn render_report(r: &api::NightlyReport, items: &[api::ReportItem]) -> Strin
         ]);
     }
     out.push_str(&counts.render());
-    for line in super::output::describe_owed_counts(&r.owed_fields) {
+    for line in crate::app::describe::describe_owed_counts(&r.owed_fields) {
         out.push_str(&format!("field owed: {line}\n"));
     }
     if let Some(stop) = &r.stopped {
@@ -229,7 +223,11 @@ pub fn render_report(r: &api::NightlyReport, items: &[api::ReportItem]) -> Strin
                 (None, None, Some(to)) => format!("wrote {}", record(to)),
                 _ => String::new(),
             };
-            let owed: Vec<String> = i.owed.iter().map(super::output::describe_owed).collect();
+            let owed: Vec<String> = i
+                .owed
+                .iter()
+                .map(crate::app::describe::describe_owed)
+                .collect();
             let detail = match (detail.is_empty(), owed.is_empty()) {
                 (_, true) => detail,
                 (true, false) => owed.join("; "),

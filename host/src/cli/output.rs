@@ -1,198 +1,36 @@
-//! Printing: timestamps, records, the component's outcomes and errors in
-//! words, aligned tables, JSON.
+//! Printing: aligned tables and JSON.
 
 use serde::Serialize;
 
-use super::{Exit, Failure};
-use crate::{HostError, api};
+use crate::app::Failure;
 
-/// `2025-07-08 10:00:00 UTC`.
-pub fn ts(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| format!("{ms} ms"))
+/// A value in the documented JSON shape, to embed in a host object.
+pub fn shaped<T: Serialize + ?Sized>(v: &T) -> Result<serde_json::Value, Failure> {
+    crate::app::json::to_json(v).map_err(|e| Failure::runtime(e.to_string()))
 }
 
-/// `Lead 00Q5e00000AbCdEEAV`.
-pub fn record(r: &api::RecordRef) -> String {
-    format!("{} {}", object(r.object), r.id)
-}
-
-/// `Lead` / `Contact`.
-pub fn object(o: api::Sobject) -> &'static str {
-    match o {
-        api::Sobject::Lead => "Lead",
-        api::Sobject::Contact => "Contact",
-    }
-}
-
-/// `converted lead Lead 00Q...`: where a redirected write came from.
-pub fn redirect(r: &api::Redirect) -> String {
-    let why = match r.reason {
-        api::RedirectReason::ConvertedLead => "converted lead",
-        api::RedirectReason::Merged => "merged record",
-    };
-    format!("{why} {}", record(&r.from))
-}
-
-/// One line describing a push outcome.
-pub fn describe_push(o: &api::PushOutcome) -> String {
-    match o {
-        api::PushOutcome::Written(w) => {
-            let mut s = format!("written: {} ({} = true)", record(&w.target), w.fields.join(", "));
-            if let Some(r) = &w.redirected {
-                s.push_str(&format!("; followed the {}", redirect(r)));
-            }
-            for o in &w.owed {
-                s.push_str("; ");
-                s.push_str(&describe_owed(o));
-            }
-            s
-        }
-        api::PushOutcome::SkippedNoSalesforceId => {
-            "held without a Salesforce ID: reported as skipped; it syncs once an event supplies the ID".into()
-        }
-        api::PushOutcome::QueuedForRetry(q) => format!(
-            "queued for retry (attempt {}, next at {}): {}",
-            q.attempts,
-            ts(q.next_attempt_at),
-            describe_sync_error(&q.reason)
-        ),
-        api::PushOutcome::Duplicate => "already written: nothing sent".into(),
-        api::PushOutcome::Stale(at) => format!(
-            "ignored: the person re-subscribed at {} after this unsubscribe occurred",
-            ts(*at)
-        ),
-    }
-}
-
-/// A field still owed, in words with what to do.
-pub fn describe_owed(o: &api::OwedField) -> String {
-    let field = format!("{}.{}", object(o.field.object), o.field.field);
-    match o.problem {
-        api::FieldProblem::NotInstalled => format!(
-            "{field} not written: it does not exist or the integration user cannot see it \
-             (install it and grant read/edit access; the next nightly writes it)"
-        ),
-        api::FieldProblem::NotWritable => format!(
-            "{field} not written: the integration user cannot edit it \
-             (grant edit access in field-level security; the next nightly writes it)"
-        ),
-    }
-}
-
-/// Owed-field counts in words (`status`, the nightly report).
-pub fn describe_owed_counts(counts: &[api::OwedCount]) -> Vec<String> {
-    counts
-        .iter()
-        .map(|c| {
-            let owed = api::OwedField {
-                field: c.field.clone(),
-                problem: c.problem,
-            };
-            format!("{} record(s) owe {}", c.records, describe_owed(&owed))
-        })
-        .collect()
-}
-
-/// One line describing a re-subscribe outcome.
-pub fn describe_resubscribe(o: &api::ResubscribeOutcome) -> String {
-    match o {
-        api::ResubscribeOutcome::Released => {
-            "released: the nightly no longer re-asserts it and any queued retry was dropped (nothing written to Salesforce)".into()
-        }
-        api::ResubscribeOutcome::NotHeld => {
-            "no unsubscribe was held; the re-subscribe is remembered so an older unsubscribe arriving late is ignored".into()
-        }
-        api::ResubscribeOutcome::Stale(at) => format!(
-            "kept: the held unsubscribe occurred at {}, after this re-subscribe",
-            ts(*at)
-        ),
-    }
-}
-
-/// A component error in words, with what to do.
-pub fn describe_sync_error(e: &api::SyncError) -> String {
-    use api::SyncError as E;
-    match e {
-        E::InvalidSettings(p) => format!(
-            "invalid settings: {}: {} (fix it in the [settings] of the config)",
-            p.setting, p.reason
-        ),
-        E::InvalidEvent(t) => format!("invalid event: {t} (not recorded; fix the sender)"),
-        E::InvalidSalesforceId(p) => format!(
-            "invalid Salesforce ID {:?}: {} (the unsubscribe was recorded without an ID; send the right ID)",
-            p.value, p.reason
-        ),
-        E::FieldNotInstalled(f) => format!(
-            "field {}.{} does not exist or is not visible to the integration user (install it or grant read/edit access)",
-            object(f.object),
-            f.field
-        ),
-        E::FieldNotWritable(f) => format!(
-            "field {}.{} is not writable by the integration user (grant edit access: field-level security)",
-            object(f.object),
-            f.field
-        ),
-        E::RecordDeleted(r) => format!(
-            "{} is deleted and was not merged: nothing to write (still held, reported)",
-            record(r)
-        ),
-        E::AuthFailed(t) => format!(
-            "the org rejected the credentials: {t} (re-authorize the connection; queued work waits)"
-        ),
-        E::ApiLimitExhausted(t) => {
-            format!("API limit reached: {t} (queued work resumes when the window rolls over)")
-        }
-        E::SalesforceError(f) => {
-            let fields = if f.fields.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", f.fields.join(", "))
-            };
-            format!(
-                "Salesforce refused (HTTP {}): {}: {}{fields}",
-                f.status, f.code, f.message
-            )
-        }
-        E::Transport(t) => format!("no answer from the org: {t} (queued for retry)"),
-        E::RequestDenied(t) => format!("the host refused a request: {t} (a bug: please report it)"),
-        E::StorageFailure(t) => format!("storage failed: {t}"),
-    }
-}
-
-/// The exit status a component error maps to.
-pub fn sync_error_exit(e: &api::SyncError) -> Exit {
-    use api::SyncError as E;
-    match e {
-        E::InvalidSettings(_) | E::InvalidEvent(_) | E::InvalidSalesforceId(_) => Exit::Usage,
-        E::FieldNotInstalled(_) | E::FieldNotWritable(_) | E::AuthFailed(_) => Exit::Requirement,
-        _ => Exit::Runtime,
-    }
-}
-
-/// Unwraps a call's two layers: a host error is a runtime failure; a
-/// component error maps to its exit status.
-pub fn answer<T>(r: Result<Result<T, api::SyncError>, HostError>) -> Result<T, Failure> {
-    match r {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Failure {
-            exit: sync_error_exit(&e),
-            message: describe_sync_error(&e),
-        }),
-        Err(h) => Err(h.into()),
-    }
-}
-
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout, in the documented shape
+/// ([`crate::app::json`]).
 pub fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(v)
+    let mut shaped = shaped(v)?;
+    // The host's own objects (written with `json!`) get the same kebab-case
+    // names as the WIT's records.
+    crate::app::json::kebab_keys(&mut shaped);
+    let text = serde_json::to_string_pretty(&shaped)
         .map_err(|e| Failure::runtime(format!("encoding JSON: {e}")))?;
     println!("{text}");
     Ok(())
 }
 
-/// A plain-text table with aligned columns.
+/// The width a table fits in: a terminal of 100 columns.
+pub const TABLE_WIDTH: usize = 100;
+
+/// The narrowest a column is squeezed to before the table is let overflow.
+const MIN_COLUMN: usize = 12;
+
+/// A plain-text table with aligned columns that fits [`TABLE_WIDTH`]: the
+/// widest columns are narrowed first and their cells wrap onto more lines
+/// (at spaces where they can), so nothing is cut off.
 #[derive(Default)]
 pub struct Table {
     rows: Vec<Vec<String>>,
@@ -209,10 +47,12 @@ impl Table {
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
-    /// Renders the table.
-    pub fn render(&self) -> String {
+
+    /// Each column's width: its widest cell, narrowed (widest first) until
+    /// the table fits.
+    fn widths(&self) -> Vec<usize> {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..cols)
+        let mut widths: Vec<usize> = (0..cols)
             .map(|c| {
                 self.rows
                     .iter()
@@ -222,21 +62,43 @@ impl Table {
                     .unwrap_or(0)
             })
             .collect();
+        let gaps = 2 * cols.saturating_sub(1);
+        while widths.iter().sum::<usize>() + gaps > TABLE_WIDTH {
+            let Some((widest, w)) = widths.iter().copied().enumerate().max_by_key(|(_, w)| *w)
+            else {
+                break;
+            };
+            if w <= MIN_COLUMN {
+                break;
+            }
+            widths[widest] = w - 1;
+        }
+        widths
+    }
+
+    /// Renders the table.
+    pub fn render(&self) -> String {
+        let widths = self.widths();
         let mut out = String::new();
         for (i, row) in self.rows.iter().enumerate() {
-            let line: Vec<String> = row
+            let cells: Vec<Vec<String>> = row
                 .iter()
                 .enumerate()
-                .map(|(c, cell)| {
-                    if c + 1 == row.len() {
-                        cell.clone()
-                    } else {
-                        format!("{cell:<w$}", w = widths[c])
-                    }
-                })
+                .map(|(c, cell)| wrap(cell, widths[c]))
                 .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
+            let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+            for line in 0..height {
+                let parts: Vec<String> = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(c, lines)| {
+                        let text = lines.get(line).map(String::as_str).unwrap_or("");
+                        format!("{text:<w$}", w = widths[c])
+                    })
+                    .collect();
+                out.push_str(parts.join("  ").trim_end());
+                out.push('\n');
+            }
             if i == 0 {
                 let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
                 out.push_str(&rule.join("  "));
@@ -247,15 +109,62 @@ impl Table {
     }
 }
 
+/// Cuts `text` into lines of at most `width` characters, at a space where
+/// one falls in the second half of the line.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width || width == 0 {
+        return vec![text.to_string()];
+    }
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let mut end = (start + width).min(chars.len());
+        if end < chars.len()
+            && let Some(space) = (start + width / 2..end).rev().find(|&i| chars[i] == ' ')
+        {
+            end = space;
+        }
+        lines.push(
+            chars[start..end]
+                .iter()
+                .collect::<String>()
+                .trim()
+                .to_string(),
+        );
+        start = end;
+        while start < chars.len() && chars[start] == ' ' {
+            start += 1;
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tables_align_and_timestamps_read_as_utc() {
+    fn tables_align() {
         let mut t = Table::new(&["a", "bb"]);
         t.row(vec!["long cell".into(), "x".into()]);
         assert_eq!(t.render(), "a          bb\n---------  --\nlong cell  x\n");
-        assert_eq!(ts(1_751_968_800_000), "2025-07-08 10:00:00 UTC");
+    }
+
+    #[test]
+    fn a_wide_table_wraps_to_fit_and_loses_nothing() {
+        let mut t = Table::new(&["when", "what", "detail"]);
+        let detail = "word ".repeat(60);
+        t.row(vec![
+            "2025-07-08T10:00:00Z".into(),
+            "attempt".into(),
+            detail.clone(),
+        ]);
+        let text = t.render();
+        assert!(
+            text.lines().all(|l| l.chars().count() <= TABLE_WIDTH),
+            "{text}"
+        );
+        assert_eq!(text.matches("word").count(), 60, "{text}");
     }
 }

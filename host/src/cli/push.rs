@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::app::App;
-use super::output::{answer, describe_push, describe_resubscribe, print_json, sync_error_exit};
-use super::{Cli, CmdResult, Exit, Failure, input};
+use super::Cli;
+use super::output::print_json;
+use crate::app::describe::{answer, describe_push, describe_resubscribe, sync_error_exit};
+use crate::app::input;
+use crate::app::{CmdResult, Exit, Failure};
 
 const EVENT_HELP: &str = "The event is JSON: {\"person_id\": \"p-42\", \"salesforce_id\": \"00Q5e00000AbCdEEAV\", \
 \"email\": \"ada@example.com\", \"source\": \"link\", \"occurred_at\": \"2025-07-08T10:00:00Z\"}. Only person_id \
@@ -51,7 +53,7 @@ pub struct ResubscribeArgs {
 pub fn run_push(cli: &Cli, args: &PushArgs) -> CmdResult {
     let text = input::read_event_text(args.event.as_deref(), args.file.as_deref())
         .map_err(Failure::usage)?;
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     let event = input::unsubscribe_from_json(&text, app.caps.clock.now_ms(), "cli")
         .map_err(Failure::usage)?;
     let outcome = answer(app.runtime.push(&app.caps, app.settings(), &event))?;
@@ -72,7 +74,7 @@ pub fn run_push(cli: &Cli, args: &PushArgs) -> CmdResult {
 pub fn run_resubscribe(cli: &Cli, args: &ResubscribeArgs) -> CmdResult {
     let text = input::read_event_text(args.event.as_deref(), args.file.as_deref())
         .map_err(Failure::usage)?;
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     let event = input::resubscribe_from_json(&text, app.caps.clock.now_ms(), "cli")
         .map_err(Failure::usage)?;
     let outcome = answer(app.runtime.resubscribe(&app.caps, app.settings(), &event))?;

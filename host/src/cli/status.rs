@@ -1,9 +1,10 @@
 //! `status`: the ledger's size, pending retries and the last nightly report.
 //! It prints where each credential comes from, never a value.
 
-use super::app::App;
-use super::output::{Table, answer, print_json, ts};
-use super::{Cli, CmdResult, Exit};
+use super::Cli;
+use super::output::{Table, print_json, shaped};
+use crate::app::describe::{answer, ts};
+use crate::app::{CmdResult, Exit};
 use crate::secrets;
 
 /// Arguments of `status`.
@@ -30,7 +31,7 @@ fn source(env: &str, in_file: bool) -> &'static str {
 
 /// Runs `status`.
 pub fn run(cli: &Cli, args: &StatusArgs) -> CmdResult {
-    let app = App::load(cli)?;
+    let app = super::load_app(cli)?;
     let report = answer(app.runtime.status(&app.caps, app.settings()))?;
     let file_creds = app
         .config
@@ -48,7 +49,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> CmdResult {
     let db_bytes = std::fs::metadata(&app.config.storage_path)
         .map(|m| m.len())
         .unwrap_or(0);
-    let inbox = crate::serve::inbox::Inbox::open(&app.config.storage_path)
+    let inbox = crate::backends::inbox::Inbox::open(&app.config.storage_path)
         .and_then(|i| i.depth())
         .unwrap_or(0);
     if args.json {
@@ -56,7 +57,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> CmdResult {
             "config": app.config.file,
             "storage": { "path": app.config.storage_path, "bytes": db_bytes, "serve_inbox": inbox },
             "credentials": creds,
-            "ledger": report,
+            "ledger": shaped(&report)?,
         }))?;
         return Ok(Exit::Ok);
     }
@@ -90,7 +91,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> CmdResult {
         "  failed permanently".into(),
         report.failed.to_string(),
     ]);
-    for line in super::output::describe_owed_counts(&report.owed_fields) {
+    for line in crate::app::describe::describe_owed_counts(&report.owed_fields) {
         t.row(vec!["  field owed".into(), line]);
     }
     t.row(vec![

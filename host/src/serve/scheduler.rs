@@ -23,7 +23,7 @@ pub fn next_nightly(
 ) -> Result<i64, String> {
     let due = match runtime.next_nightly(caps, schedule, after) {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Err(crate::cli::describe_sync_error(&e)),
+        Ok(Err(e)) => return Err(crate::app::describe_sync_error(&e)),
         Err(h) => return Err(h.to_string()),
     };
     if due <= after || due - after > MAX_AHEAD_MS {

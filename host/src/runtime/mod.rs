@@ -6,28 +6,43 @@
 //! on its ledger): callers serialize them (the CLI runs one call at a time;
 //! `serve` holds one lock around every component call).
 
+pub mod bindings;
+pub mod cache;
+mod calls;
+mod dynamic;
+mod engine;
+pub mod error;
+mod exports;
+pub mod imports;
+mod state;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Linker, Lower, ResourceTable, Val,
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Linker, Lower, ResourceTable,
 };
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::bindings::{UnsubscribeSyncPre, api};
-use crate::cache::{self, CacheUse};
-use crate::error::{self, Failure, HostError};
-use crate::imports::clock::{Clock, SystemClock, WasiWallClock};
-use crate::imports::http::{HttpCtx, HttpTransport};
-use crate::imports::log::{LogCtx, LogSink, TracingLog};
-use crate::imports::storage::{Storage, StorageCtx};
+use self::bindings::{UnsubscribeSyncPre, api};
+use self::cache::CacheUse;
+use self::engine::{engine_config, start_ticker};
+use self::error::{Failure, HostError};
+use self::exports::Exports;
+use self::imports::clock::WasiWallClock;
+use self::imports::http::HttpCtx;
+use self::imports::log::LogCtx;
+use self::imports::storage::StorageCtx;
+use self::state::{HostState, MemoryLimiter};
 use crate::limits;
-use crate::state::{HostState, MemoryLimiter};
+use crate::ports::clock::{Clock, SystemClock};
+use crate::ports::http::HttpTransport;
+use crate::ports::log::{LogSink, TracingLog};
+use crate::ports::storage::Storage;
 
 /// How the runtime is built. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]
@@ -110,81 +125,6 @@ struct Counters {
     http_requests: AtomicU64,
 }
 
-/// The `sync` exports, looked up once: a call then type-checks only the
-/// function it calls, not all eleven (as the generated `instantiate` does).
-struct Exports {
-    validate_settings: ComponentExportIndex,
-    push: ComponentExportIndex,
-    push_many: ComponentExportIndex,
-    resubscribe: ComponentExportIndex,
-    import: ComponentExportIndex,
-    nightly: ComponentExportIndex,
-    report_items: ComponentExportIndex,
-    next_nightly: ComponentExportIndex,
-    check: ComponentExportIndex,
-    status: ComponentExportIndex,
-    audit: ComponentExportIndex,
-    drain_retries: ComponentExportIndex,
-}
-
-/// The exported interface's name.
-const SYNC_INTERFACE: &str = "unsubscribe-sync:salesforce/sync@0.2.0";
-
-impl Exports {
-    fn resolve(component: &wasmtime::component::Component) -> Result<Exports, HostError> {
-        let sync = component
-            .get_export_index(None, SYNC_INTERFACE)
-            .ok_or_else(|| {
-                HostError::Incompatible(format!("the component does not export {SYNC_INTERFACE}"))
-            })?;
-        let f = |name: &str| {
-            component
-                .get_export_index(Some(&sync), name)
-                .ok_or_else(|| {
-                    HostError::Incompatible(format!(
-                        "the component's {SYNC_INTERFACE} has no function `{name}`"
-                    ))
-                })
-        };
-        Ok(Exports {
-            validate_settings: f("validate-settings")?,
-            push: f("push")?,
-            push_many: f("push-many")?,
-            resubscribe: f("resubscribe")?,
-            import: f("import")?,
-            nightly: f("nightly")?,
-            report_items: f("report-items")?,
-            next_nightly: f("next-nightly")?,
-            check: f("check")?,
-            status: f("status")?,
-            audit: f("audit")?,
-            drain_retries: f("drain-retries")?,
-        })
-    }
-}
-
-impl Exports {
-    /// The export's WIT name as a `'static` (error values carry it) and its
-    /// index, for a call by name.
-    fn named(&self, name: &str) -> Option<(&'static str, &ComponentExportIndex)> {
-        Some(match name {
-            "validate-settings" => ("validate-settings", &self.validate_settings),
-            "push" => ("push", &self.push),
-            "push-many" => ("push-many", &self.push_many),
-            "resubscribe" => ("resubscribe", &self.resubscribe),
-            "import" => ("import", &self.import),
-            "nightly" => ("nightly", &self.nightly),
-            "report-items" => ("report-items", &self.report_items),
-            "next-nightly" => ("next-nightly", &self.next_nightly),
-            "check" => ("check", &self.check),
-            "status" => ("status", &self.status),
-            "audit" => ("audit", &self.audit),
-            "drain-retries" => ("drain-retries", &self.drain_retries),
-            _ => return None,
-        })
-    }
-}
-
 /// The component, compiled once, ready to be instantiated for every call.
 pub struct Runtime {
     engine: Engine,
@@ -207,74 +147,6 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-fn engine_config(options: &RuntimeOptions, pooling: bool) -> Config {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    // Deadlines: the ticker thread advances the epoch; each store traps when
-    // its deadline epoch passes. Cheaper than fuel, and wall-clock based, so
-    // it also bounds time spent in host calls (checked on return to wasm).
-    config.epoch_interruption(true);
-    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    if pooling {
-        // The pooling allocator reserves instance slots once, so a call's
-        // instantiation is a few memory-mapping operations rather than fresh
-        // allocations: the bulk of the per-call saving measured by `bench`.
-        let page = 64 << 10;
-        let max_memory = options.memory_limit_bytes.div_ceil(page) * page;
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(limits::POOL_INSTANCES)
-            .total_core_instances(limits::POOL_INSTANCES * 8)
-            .total_memories(limits::POOL_INSTANCES * 2)
-            .total_tables(limits::POOL_INSTANCES * 8)
-            .max_memory_size(max_memory.max(page));
-        if pagemap_scan_available() {
-            // Between calls a slot's memory is not handed back to the kernel
-            // (which would cost a page fault for every page the next call
-            // touches): the pages the call wrote are found with the
-            // PAGEMAP_SCAN ioctl and restored in place, up to this many bytes.
-            // Without the ioctl this would mean a memset of the whole range
-            // per call, slower than the page faults, so it is off then.
-            pool.pagemap_scan(wasmtime::Enabled::Yes)
-                .linear_memory_keep_resident(limits::KEEP_RESIDENT_BYTES.min(max_memory))
-                .table_keep_resident(64 << 10);
-        }
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    }
-    config
-}
-
-/// Linux's PAGEMAP_SCAN ioctl exists from kernel 6.7 on.
-fn pagemap_scan_available() -> bool {
-    if !cfg!(target_os = "linux") {
-        return false;
-    }
-    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
-        return false;
-    };
-    let mut parts = release.trim().split(['.', '-']);
-    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major, minor) >= (6, 7)
-}
-
-/// Advances the engine's epoch every tick until the engine is dropped (the
-/// thread holds only a weak reference).
-fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("unsubscribe-sync-epoch".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(limits::EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
-            }
-        })
-        .expect("spawning the epoch ticker thread");
-}
-
 impl Runtime {
     /// Compiles (or loads from the cache) the component and prepares its
     /// instantiation. Fails if the component does not fit the world.
@@ -291,7 +163,7 @@ impl Runtime {
             (Self::plain_engine(&options)?, false)
         };
         let mut linker = Linker::<HostState>::new(&engine);
-        crate::imports::add_to_linker(&mut linker)
+        imports::add_to_linker(&mut linker)
             .map_err(|e| HostError::Load(format!("linking the imports: {e}")))?;
         let (component, cache_use) = cache::load(&engine, wasm, options.cache_dir.as_deref())?;
         let instance_pre = linker
@@ -516,185 +388,4 @@ fn first_line(e: &wasmtime::Error) -> String {
         .next()
         .unwrap_or("unknown error")
         .to_string()
-}
-
-/// The export calls, one method each. The outer `Result` is the host's
-/// (a trap, the deadline, the memory cap); the inner one is the component's
-/// answer, as the WIT declares it.
-impl Runtime {
-    /// `validate-settings`.
-    pub fn validate_settings(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-    ) -> Result<Result<(), api::SyncError>, HostError> {
-        self.invoke(
-            caps,
-            "validate-settings",
-            &self.exports.validate_settings,
-            (s,),
-        )
-    }
-
-    /// `push`.
-    pub fn push(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        e: &api::UnsubscribeEvent,
-    ) -> Result<Result<api::PushOutcome, api::SyncError>, HostError> {
-        self.invoke(caps, "push", &self.exports.push, (s, e))
-    }
-
-    /// `push-many`: one answer per event, in order.
-    pub fn push_many(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        events: &[api::UnsubscribeEvent],
-    ) -> Result<Result<Vec<Result<api::PushOutcome, api::SyncError>>, api::SyncError>, HostError>
-    {
-        self.invoke(caps, "push-many", &self.exports.push_many, (s, events))
-    }
-
-    /// `resubscribe`.
-    pub fn resubscribe(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        e: &api::ResubscribeEvent,
-    ) -> Result<Result<api::ResubscribeOutcome, api::SyncError>, HostError> {
-        self.invoke(caps, "resubscribe", &self.exports.resubscribe, (s, e))
-    }
-
-    /// `import`.
-    pub fn import(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        events: &[api::UnsubscribeEvent],
-    ) -> Result<Result<api::ImportSummary, api::SyncError>, HostError> {
-        self.invoke(caps, "import", &self.exports.import, (s, events))
-    }
-
-    /// `nightly` (one bounded step; call again while `in-progress`).
-    pub fn nightly(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        o: &api::NightlyOptions,
-    ) -> Result<Result<api::NightlyOutcome, api::SyncError>, HostError> {
-        self.invoke(caps, "nightly", &self.exports.nightly, (s, *o))
-    }
-
-    /// `report-items`.
-    pub fn report_items(
-        &self,
-        caps: &Capabilities,
-        run_id: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Result<api::ReportPage, api::SyncError>, HostError> {
-        self.invoke(
-            caps,
-            "report-items",
-            &self.exports.report_items,
-            (run_id, after, limit),
-        )
-    }
-
-    /// `next-nightly`.
-    pub fn next_nightly(
-        &self,
-        caps: &Capabilities,
-        schedule: &api::Schedule,
-        after: api::Timestamp,
-    ) -> Result<Result<api::Timestamp, api::SyncError>, HostError> {
-        self.invoke(
-            caps,
-            "next-nightly",
-            &self.exports.next_nightly,
-            (schedule, after),
-        )
-    }
-
-    /// `check`.
-    pub fn check(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-    ) -> Result<Result<api::CheckReport, api::SyncError>, HostError> {
-        self.invoke(caps, "check", &self.exports.check, (s,))
-    }
-
-    /// `status`.
-    pub fn status(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-    ) -> Result<Result<api::StatusReport, api::SyncError>, HostError> {
-        self.invoke(caps, "status", &self.exports.status, (s,))
-    }
-
-    /// `audit`.
-    pub fn audit(
-        &self,
-        caps: &Capabilities,
-        person_id: &str,
-    ) -> Result<Result<Option<api::AuditTrail>, api::SyncError>, HostError> {
-        self.invoke(caps, "audit", &self.exports.audit, (person_id,))
-    }
-
-    /// `drain-retries`.
-    pub fn drain_retries(
-        &self,
-        caps: &Capabilities,
-        s: &api::Settings,
-        max: u32,
-    ) -> Result<Result<api::DrainSummary, api::SyncError>, HostError> {
-        self.invoke(caps, "drain-retries", &self.exports.drain_retries, (s, max))
-    }
-}
-
-/// Dynamically typed calls, for callers that handle the WIT's values
-/// generically from the export's type (the fixture suite reads them from
-/// JSON) instead of through the generated Rust types. Same store, limits and
-/// error classification as the typed calls above.
-impl Runtime {
-    /// The type of the `sync` export named `name` (its WIT name, such as
-    /// `push` or `drain-retries`); none when there is no such function.
-    pub fn export_type(&self, name: &str) -> Option<ComponentFunc> {
-        self.exports.named(name)?;
-        let component = self.pre.instance_pre().component().component_type();
-        let ComponentItem::ComponentInstance(sync) =
-            component.get_export(&self.engine, SYNC_INTERFACE)?.ty
-        else {
-            return None;
-        };
-        match sync.get_export(&self.engine, name)?.ty {
-            ComponentItem::ComponentFunc(func) => Some(func),
-            _ => None,
-        }
-    }
-
-    /// Calls the `sync` export named `name` with `args`, which must match its
-    /// [`export_type`](Self::export_type); returns its results.
-    pub fn call_dynamic(
-        &self,
-        caps: &Capabilities,
-        name: &str,
-        args: &[Val],
-    ) -> Result<Vec<Val>, HostError> {
-        let (export, index) = self.exports.named(name).ok_or_else(|| {
-            HostError::Incompatible(format!("{SYNC_INTERFACE} has no function `{name}`"))
-        })?;
-        self.call(caps, export, |instance, store| {
-            let func = instance
-                .get_func(&mut *store, index)
-                .ok_or_else(|| wasmtime::format_err!("`{export}` is not a function"))?;
-            let mut results = vec![Val::Bool(false); func.ty(&*store).results().len()];
-            func.call(&mut *store, args, &mut results)?;
-            Ok(results)
-        })
-    }
 }

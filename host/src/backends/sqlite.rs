@@ -13,7 +13,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::storage::{Page, Storage, StorageError, WriteOp};
+use crate::ports::storage::{Page, Storage, StorageError, WriteOp};
 
 /// `PRAGMA application_id` of our databases ("USYC").
 const APPLICATION_ID: i64 = 0x5553_5943;
@@ -306,6 +306,32 @@ impl SqliteStorage {
         })
     }
 
+    /// Opens an existing ledger for reading only (`check`): nothing is
+    /// created or written, and a write through it fails.
+    pub fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        let conn = open_guarded(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        check_ours(path, &conn)?;
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// An empty ledger in memory, with the schema: stands in for a ledger
+    /// not created yet where nothing may be created (`check`).
+    pub fn open_in_memory() -> Result<Self, StorageError> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sql_error(path, e))?;
+        create_schema(path, &conn)?;
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -466,7 +492,7 @@ mod tests {
     fn sqlite_storage_conforms() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("sub/dir/sync.db")).unwrap();
-        super::super::storage::conformance::run(&s);
+        crate::ports::storage::conformance::run(&s);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::StorageError;
-use crate::imports::sqlite::{open_connection, sql_error};
+use super::sqlite::{open_connection, sql_error};
+use crate::ports::storage::StorageError;
 
 /// What an inbox event asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -14,9 +14,14 @@ use std::time::Duration;
 
 use ureq::http;
 
-use super::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
 use crate::policy;
+use crate::ports::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
 use crate::secrets::Secret;
+
+/// How a token failure starts when the server answering is not a Salesforce
+/// token endpoint at all (a web page, a 404), so advice can tell a wrong
+/// `org.login_url` from a network failure or revoked credentials.
+pub const NOT_A_TOKEN_ENDPOINT: &str = "this is not a Salesforce token endpoint";
 
 /// The connection's settings.
 #[derive(Clone, Debug)]
@@ -205,7 +210,12 @@ impl OrgClient {
                     let d = d.unwrap_or_default();
                     format!("{}: {}", clip(&e, 64), clip(&d, 256))
                 }
-                _ => format!("the token endpoint answered HTTP {status}"),
+                // Salesforce answers a failed refresh with an OAuth error
+                // body; anything else (a web page, a 404) is another server.
+                _ => format!(
+                    "{NOT_A_TOKEN_ENDPOINT}: {} answered HTTP {status} without an OAuth error",
+                    self.token_url()
+                ),
             };
             return Err(if status == 400 || status == 401 || status == 403 {
                 HttpError::AuthFailed(reason)
@@ -214,7 +224,10 @@ impl OrgClient {
             });
         }
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            HttpError::AuthFailed("the token endpoint's answer has no access_token".into())
+            HttpError::Transport(format!(
+                "{NOT_A_TOKEN_ENDPOINT}: {} answered 200 without an access_token",
+                self.token_url()
+            ))
         })?;
         let named = match parsed.instance_url.as_deref() {
             Some(u) => Some(policy::normalize_origin(u).map_err(|e| {

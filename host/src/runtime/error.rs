@@ -1,5 +1,6 @@
-//! Errors of the library API, and the one place that decides trap versus
-//! guest-visible error.
+//! Why a call into the component failed ([`HostError`]), and the rule for
+//! trap versus guest-visible error (the guest-visible half is applied in
+//! `imports::guest_errors`).
 //!
 //! The rule, decided once: policy denials, storage failures and upstream
 //! (Salesforce, network) failures are returned to the component as the WIT
@@ -9,10 +10,6 @@
 //! host and the next call are unaffected.
 
 use std::time::Duration;
-
-use crate::bindings::{wit_http, wit_storage};
-use crate::imports::http::HttpError;
-use crate::imports::storage::StorageError;
 
 /// Why a call into the component did not return a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,31 +74,6 @@ pub fn human_bytes(n: usize) -> String {
     }
 }
 
-/// Converts the host's [`HttpError`] for the component. Every case is a
-/// guest-visible error: a denial, a failed token refresh, a timeout or a
-/// connection failure is something the component's policy handles.
-pub(crate) fn http_error_for_guest(err: HttpError) -> wasmtime::Result<wit_http::HttpError> {
-    Ok(match err {
-        HttpError::Denied(t) => wit_http::HttpError::Denied(t),
-        HttpError::AuthFailed(t) => wit_http::HttpError::AuthFailed(t),
-        HttpError::Timeout => wit_http::HttpError::Timeout,
-        HttpError::Transport(t) => wit_http::HttpError::Transport(t),
-        HttpError::ResponseTooLarge(n) => wit_http::HttpError::ResponseTooLarge(n),
-    })
-}
-
-/// Converts the host's [`StorageError`] for the component. Every case is a
-/// guest-visible error (each means nothing was changed).
-pub(crate) fn storage_error_for_guest(
-    err: StorageError,
-) -> wasmtime::Result<wit_storage::StorageError> {
-    Ok(match err {
-        StorageError::Unavailable(t) => wit_storage::StorageError::Unavailable(t),
-        StorageError::Corrupt(t) => wit_storage::StorageError::Corrupt(t),
-        StorageError::TooLarge(t) => wit_storage::StorageError::TooLarge(t),
-    })
-}
-
 /// What the runtime knows after a failed call, to name the cause.
 pub(crate) struct Failure<'a> {
     pub export: &'static str,
@@ -150,7 +122,7 @@ pub(crate) fn classify(err: wasmtime::Error, f: Failure<'_>) -> HostError {
     } else {
         format!(
             "{what}; the component said: {}",
-            crate::imports::log::sanitize(&said.join(" | "))
+            crate::policy::sanitize(&said.join(" | "))
         )
     };
     HostError::Trap {

@@ -236,9 +236,14 @@ fn event_text(bytes: Vec<u8>, from: &str) -> Result<String, String> {
     })
 }
 
+/// What `push` and `resubscribe` say when run on a terminal with no event.
+pub const NO_EVENT_ON_TERMINAL: &str = "no event given: pass it as JSON, for example \
+'{\"person_id\": \"p-1\", \"salesforce_id\": \"00Q5e00000AbCdEEAV\"}', or name a file with --file, \
+or pipe it on stdin (use `-` to type it on the terminal, ending with Ctrl-D)";
+
 /// The text of an event: the argument itself, a file, or stdin (`-` or no
-/// argument). Each is refused when larger than [`MAX_EVENT_BYTES`] or not
-/// UTF-8.
+/// argument; with no argument, not a terminal). Each is refused when larger
+/// than [`MAX_EVENT_BYTES`] or not UTF-8.
 pub fn read_event_text(arg: Option<&str>, file: Option<&Path>) -> Result<String, String> {
     match (arg, file) {
         (Some(_), Some(_)) => Err("give the event as an argument or with --file, not both".into()),
@@ -253,7 +258,12 @@ pub fn read_event_text(arg: Option<&str>, file: Option<&Path>) -> Result<String,
             event_text(bytes, &from)
         }
         (Some(text), None) if text != "-" => event_text(text.as_bytes().to_vec(), "argument"),
-        _ => {
+        (arg, None) => {
+            // Waiting on a terminal for input nobody knows is expected looks
+            // like a hang; `-` asks for stdin explicitly and still waits.
+            if arg.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(NO_EVENT_ON_TERMINAL.into());
+            }
             let mut bytes = Vec::new();
             std::io::stdin()
                 .take(MAX_EVENT_BYTES as u64 + 1)

@@ -1,9 +1,7 @@
-//! The `storage` import: the component's durable key-value store.
-//!
-//! Keys and values from the component are checked against the size caps in
-//! [`crate::limits`] and page sizes are clamped ([`crate::policy`]) before
-//! the injected [`Storage`] backend sees them: [`crate::SqliteStorage`] in
-//! production, [`MemoryStorage`] for benchmarks.
+//! The component's durable key-value store as the host sees it: the
+//! [`Storage`] trait, its values, and [`MemoryStorage`] for benchmarks. The
+//! SQLite ledger ([`crate::backends::sqlite::SqliteStorage`]) implements it
+//! in production.
 //!
 //! The component does read-modify-write on its ledger, so calls that share a
 //! storage must not run concurrently: [`crate::Runtime`] callers serialize
@@ -11,11 +9,7 @@
 //! component call).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use crate::bindings::wit_storage;
-use crate::{limits, policy};
-
+use std::sync::Mutex;
 /// One change in an atomic write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {
@@ -158,127 +152,6 @@ impl Storage for MemoryStorage {
     }
 }
 
-/// Per-call state of the `storage` import.
-pub(crate) struct StorageCtx {
-    pub backend: Arc<dyn Storage>,
-}
-
-/// The borrowed view that implements the generated `Host` trait.
-pub(crate) struct StorageView<'a>(pub &'a mut StorageCtx);
-
-/// `HasData` marker for [`StorageView`].
-pub(crate) struct StorageData;
-impl wasmtime::component::HasData for StorageData {
-    type Data<'a> = StorageView<'a>;
-}
-
-fn too_large(text: String) -> StorageError {
-    StorageError::TooLarge(text)
-}
-
-impl wit_storage::Host for StorageView<'_> {
-    fn get_many(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
-        if keys.len() > limits::MAX_GET_MANY_KEYS {
-            return Err(too_large(format!(
-                "get-many of {} keys; the host accepts at most {}",
-                keys.len(),
-                limits::MAX_GET_MANY_KEYS
-            )));
-        }
-        for k in &keys {
-            policy::check_key(k).map_err(too_large)?;
-        }
-        self.0.backend.get_many(&keys)
-    }
-
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), StorageError> {
-        policy::check_key(&key).map_err(too_large)?;
-        policy::check_value(&key, value.len()).map_err(too_large)?;
-        self.0.backend.set(&key, &value)
-    }
-
-    fn delete(&mut self, key: String) -> Result<(), StorageError> {
-        policy::check_key(&key).map_err(too_large)?;
-        self.0.backend.delete(&key)
-    }
-
-    fn write(&mut self, ops: Vec<wit_storage::WriteOp>) -> Result<(), StorageError> {
-        if ops.len() > limits::MAX_WRITE_OPS {
-            return Err(too_large(format!(
-                "a write of {} operations; the host accepts at most {}",
-                ops.len(),
-                limits::MAX_WRITE_OPS
-            )));
-        }
-        let mut bytes = 0usize;
-        let mut converted = Vec::with_capacity(ops.len());
-        for op in ops {
-            match op {
-                wit_storage::WriteOp::Set((k, v)) => {
-                    policy::check_key(&k).map_err(too_large)?;
-                    policy::check_value(&k, v.len()).map_err(too_large)?;
-                    bytes += k.len() + v.len();
-                    converted.push(WriteOp::Set(k, v));
-                }
-                wit_storage::WriteOp::Delete(k) => {
-                    policy::check_key(&k).map_err(too_large)?;
-                    bytes += k.len();
-                    converted.push(WriteOp::Delete(k));
-                }
-            }
-        }
-        if bytes > limits::MAX_WRITE_BYTES {
-            return Err(too_large(format!(
-                "a write of {bytes} bytes; the host accepts at most {}",
-                limits::MAX_WRITE_BYTES
-            )));
-        }
-        if converted.is_empty() {
-            return Ok(());
-        }
-        self.0.backend.write(converted)
-    }
-
-    fn list(
-        &mut self,
-        prefix: String,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<wit_storage::Page, StorageError> {
-        policy::check_key(&prefix).map_err(too_large)?;
-        if let Some(a) = &after {
-            policy::check_key(a).map_err(too_large)?;
-        }
-        let page = self
-            .0
-            .backend
-            .list(&prefix, after.as_deref(), policy::clamp_page(limit))?;
-        Ok(wit_storage::Page {
-            entries: page.entries,
-            next: page.next,
-        })
-    }
-
-    fn count(&mut self, prefix: String) -> Result<u64, StorageError> {
-        policy::check_key(&prefix).map_err(too_large)?;
-        self.0.backend.count(&prefix)
-    }
-
-    fn convert_storage_error(
-        &mut self,
-        err: StorageError,
-    ) -> wasmtime::Result<wit_storage::StorageError> {
-        crate::error::storage_error_for_guest(err)
-    }
-}
-
-/// Adds the `storage` import to the linker.
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<crate::state::HostState>,
-) -> wasmtime::Result<()> {
-    wit_storage::add_to_linker::<_, StorageData>(linker, |s| StorageView(&mut s.storage))
-}
-
 /// Conformance checks any [`Storage`] must pass; run against both backends.
 #[cfg(test)]
 pub(crate) mod conformance {
@@ -344,39 +217,9 @@ pub(crate) mod conformance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wit_storage::Host as _;
 
     #[test]
     fn memory_storage_conforms() {
         conformance::run(&MemoryStorage::new());
-    }
-
-    #[test]
-    fn the_view_refuses_oversized_keys_and_clamps_pages() {
-        let backend = Arc::new(MemoryStorage::new());
-        let mut ctx = StorageCtx {
-            backend: backend.clone(),
-        };
-        let mut view = StorageView(&mut ctx);
-        let big = "k".repeat(limits::MAX_KEY_BYTES + 1);
-        assert!(matches!(
-            view.get_many(vec![big.clone()]),
-            Err(StorageError::TooLarge(_))
-        ));
-        assert!(matches!(
-            view.write(vec![
-                wit_storage::WriteOp::Set(("ok".into(), vec![])),
-                wit_storage::WriteOp::Delete(big)
-            ]),
-            Err(StorageError::TooLarge(_))
-        ));
-        // Nothing of the refused write was applied.
-        assert_eq!(backend.get("ok").unwrap(), None);
-        for i in 0..3 {
-            view.set(format!("p/{i}"), vec![]).unwrap();
-        }
-        let page = view.list("p/".into(), None, 0).unwrap();
-        assert_eq!(page.entries.len(), 1);
-        assert_eq!(page.next.as_deref(), Some("p/0"));
     }
 }

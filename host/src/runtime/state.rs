@@ -7,10 +7,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::imports::clock::Clock;
-use crate::imports::http::HttpCtx;
-use crate::imports::log::LogCtx;
-use crate::imports::storage::StorageCtx;
+use super::imports::clock::ClockState;
+use super::imports::http::{HttpCtx, HttpState};
+use super::imports::log::{LogCtx, LogState};
+use super::imports::storage::{StorageCtx, StorageState};
+use crate::ports::clock::Clock;
 
 /// Everything a call's `Store` holds.
 pub(crate) struct HostState {
@@ -29,6 +30,30 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl HttpState for HostState {
+    fn http(&mut self) -> &mut HttpCtx {
+        &mut self.http
+    }
+}
+
+impl StorageState for HostState {
+    fn storage(&mut self) -> &mut StorageCtx {
+        &mut self.storage
+    }
+}
+
+impl ClockState for HostState {
+    fn clock(&mut self) -> &dyn Clock {
+        &*self.clock
+    }
+}
+
+impl LogState for HostState {
+    fn log(&mut self) -> &mut LogCtx {
+        &mut self.log
     }
 }
 

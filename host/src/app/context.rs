@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Cli, Failure};
-use crate::config::Config;
-use crate::secrets::{self, Credentials};
-use crate::{
-    Capabilities, HttpError, HttpRequest, HttpResponse, HttpTransport, OrgClient, OrgConfig,
-    Runtime, RuntimeOptions, SqliteStorage, api,
-};
+use super::config::Config;
+use super::failure::Failure;
+use crate::api;
+use crate::backends::org::{OrgClient, OrgConfig};
+use crate::backends::sqlite::SqliteStorage;
+use crate::ports::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
+use crate::runtime::{Capabilities, Runtime, RuntimeOptions};
+use crate::secrets::{self, Credentials, Secret};
 
 /// Environment variable overriding the precompile cache directory.
 pub const ENV_CACHE_DIR: &str = "UNSUBSCRIBE_SYNC_CACHE_DIR";
@@ -45,13 +46,14 @@ pub struct App {
 }
 
 impl App {
-    /// Loads the config named on the command line, the credentials, the
-    /// storage and the component.
-    pub fn load(cli: &Cli) -> Result<App, Failure> {
-        let file = Config::locate(cli.config.as_deref());
+    /// Loads the config file (`config`, else the default places), the
+    /// credentials, the storage and the component (`component`, else the
+    /// configured or embedded one).
+    pub fn load(config: Option<&Path>, component: Option<&Path>) -> Result<App, Failure> {
+        let file = Config::locate(config);
         let config = Config::load(&file)?;
         let credentials = load_credentials(&config)?;
-        App::build(config, credentials, cli.component.as_deref())
+        App::build(config, credentials, component)
     }
 
     /// Builds the context from a config and credentials (used by `demo`).
@@ -70,6 +72,38 @@ impl App {
                 config.storage_path.display()
             ))
         })?);
+        App::assemble(config, credentials, runtime, storage)
+    }
+
+    /// Builds a context that creates and writes nothing on disk (`check`):
+    /// an existing ledger is opened read-only; a missing or empty one is
+    /// stood in for by an empty ledger in memory.
+    pub fn build_read_only(
+        config: Config,
+        credentials: Credentials,
+        component: Option<&Path>,
+    ) -> Result<App, Failure> {
+        let runtime = Arc::new(load_runtime(&config, component)?);
+        config.check_settings(&runtime)?;
+        let path = &config.storage_path;
+        let has_ledger = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let storage = if has_ledger {
+            SqliteStorage::open_read_only(path)
+        } else {
+            SqliteStorage::open_in_memory()
+        }
+        .map_err(|e| Failure::usage(format!("storage.path {}: {e}", path.display())))?;
+        App::assemble(config, credentials, runtime, Arc::new(storage))
+    }
+
+    /// The context from its loaded parts: the org connection (or the reason
+    /// there is none) and the capabilities every call gets.
+    fn assemble(
+        config: Config,
+        credentials: Credentials,
+        runtime: Arc<Runtime>,
+        storage: Arc<SqliteStorage>,
+    ) -> Result<App, Failure> {
         let (org, org_missing) = match org_config(&config, &credentials) {
             Ok(c) => (
                 Some(Arc::new(OrgClient::new(c).map_err(Failure::usage)?)),
@@ -133,14 +167,8 @@ pub fn org_config(config: &Config, c: &Credentials) -> Result<OrgConfig, String>
         instance_url: config.org.instance_url.clone(),
         api_version: config.settings.api_version.clone(),
         client_id: c.client_id.clone().unwrap_or_default(),
-        client_secret: c
-            .client_secret
-            .clone()
-            .unwrap_or_else(|| crate::Secret::new("")),
-        refresh_token: c
-            .refresh_token
-            .clone()
-            .unwrap_or_else(|| crate::Secret::new("")),
+        client_secret: c.client_secret.clone().unwrap_or_else(|| Secret::new("")),
+        refresh_token: c.refresh_token.clone().unwrap_or_else(|| Secret::new("")),
         timeout: config.org.timeout,
         max_response_bytes: config.org.max_response_bytes,
     })

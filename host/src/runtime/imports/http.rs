@@ -2,101 +2,27 @@
 //!
 //! The component names a path; [`crate::policy`] checks it (and drops the
 //! headers the host owns) before anything leaves the host, then the request
-//! goes to the injected [`HttpTransport`]: [`crate::OrgClient`] in production,
-//! an in-process responder in tests and benchmarks.
+//! goes to the injected [`HttpTransport`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::bindings::wit_http;
+use wasmtime::component::Linker;
+
+use super::guest_errors;
 use crate::policy;
+use crate::ports::http::{HttpError, HttpRequest, HttpTransport, Method};
+use crate::runtime::bindings::wit_http;
 
-/// An HTTP method the Salesforce REST and Bulk APIs need.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Method {
-    /// GET.
-    Get,
-    /// POST.
-    Post,
-    /// PUT.
-    Put,
-    /// PATCH.
-    Patch,
-    /// DELETE.
-    Delete,
-}
-
-impl Method {
-    /// The method's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-}
-
-/// A request that passed the host's policy checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// The method.
-    pub method: Method,
-    /// Path and query relative to the org's instance URL (starts with `/services/`).
-    pub path: String,
-    /// The component's headers, minus the ones the host owns.
-    pub headers: Vec<(String, String)>,
-    /// The body; empty for none.
-    pub body: Vec<u8>,
-    /// The most this request may take: what is left of the call's deadline.
-    /// A transport applies the smaller of this and its own timeout.
-    pub timeout: Duration,
-}
-
-/// The org's answer: any status code is a response.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpResponse {
-    /// The HTTP status code.
-    pub status: u16,
-    /// Headers as received; the host lower-cases their names before the
-    /// component sees them.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// Why a request got no response; mirrors the WIT `http-error` (and its
-/// serde form: `{"Denied": "..."}`, `"Timeout"`, ...).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-pub enum HttpError {
-    /// Refused before it left the host.
-    #[error("request refused: {0}")]
-    Denied(String),
-    /// No access token could be obtained.
-    #[error("the org rejected the credentials: {0}")]
-    AuthFailed(String),
-    /// No response within the timeout.
-    #[error("no response within the timeout")]
-    Timeout,
-    /// The connection failed.
-    #[error("connection failed: {0}")]
-    Transport(String),
-    /// The response body exceeded the cap (in bytes).
-    #[error("the response exceeded the {0}-byte cap")]
-    ResponseTooLarge(u64),
-}
-
-/// Sends requests to the org. Implementations must be safe to share between
-/// threads; the host calls `send` from the thread running the component.
-pub trait HttpTransport: Send + Sync {
-    /// Sends one request and waits for the answer.
-    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError>;
+/// A store's data that can lend the `http` import its per-call context.
+pub trait HttpState {
+    /// The `http` context of this call.
+    fn http(&mut self) -> &mut HttpCtx;
 }
 
 /// Per-call state of the `http` import.
-pub(crate) struct HttpCtx {
+pub struct HttpCtx {
+    /// Where requests go (the org client in production).
     pub transport: Arc<dyn HttpTransport>,
     /// When the call's deadline passes; requests get at most what is left.
     pub deadline: Instant,
@@ -162,51 +88,21 @@ impl wit_http::Host for HttpView<'_> {
     }
 
     fn convert_http_error(&mut self, err: HttpError) -> wasmtime::Result<wit_http::HttpError> {
-        crate::error::http_error_for_guest(err)
+        guest_errors::http_error_for_guest(err)
     }
 }
 
-/// Adds the `http` import to the linker.
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<crate::state::HostState>,
-) -> wasmtime::Result<()> {
-    wit_http::add_to_linker::<_, HttpData>(linker, |s| HttpView(&mut s.http))
-}
-
-/// A transport answering every request in-process with a fixed response:
-/// for benchmarks (the HTTP side costs nothing) and tests.
-pub struct StaticResponder {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl StaticResponder {
-    /// Answers every request with `status` and `body`.
-    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        StaticResponder {
-            status,
-            body: body.into(),
-        }
-    }
-}
-
-impl HttpTransport for StaticResponder {
-    fn send(&self, _request: HttpRequest) -> Result<HttpResponse, HttpError> {
-        Ok(HttpResponse {
-            status: self.status,
-            headers: vec![(
-                "sforce-limit-info".to_string(),
-                "api-usage=1/100000".to_string(),
-            )],
-            body: self.body.clone(),
-        })
-    }
+/// Adds the `http` import to a linker whose store data lends an [`HttpCtx`].
+pub fn add_to_linker<T: HttpState + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit_http::add_to_linker::<T, HttpData>(linker, |s| HttpView(s.http()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::http::{HttpResponse, StaticResponder};
     use std::sync::Mutex;
+    use std::time::Duration;
     use wit_http::Host as _;
 
     #[derive(Default)]

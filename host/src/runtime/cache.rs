@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::error::HostError;
+use super::error::HostError;
 
 /// What the cache did for this runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -1,12 +1,7 @@
-//! The `clock` import, and the same clock installed as the guest's WASI wall
-//! clock, so the component cannot read a different "now" through
-//! `std::time::SystemTime`.
+//! The wall clock the host and the component share: milliseconds since the
+//! Unix epoch, UTC. [`SystemClock`] in production, [`FixedClock`] in tests.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
-
-use crate::bindings::wit_clock;
 
 /// A wall clock: milliseconds since the Unix epoch, UTC.
 pub trait Clock: Send + Sync {
@@ -49,41 +44,6 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// The borrowed view that implements the generated `Host` trait.
-pub(crate) struct ClockView<'a>(pub &'a dyn Clock);
-
-/// `HasData` marker for [`ClockView`].
-pub(crate) struct ClockData;
-impl wasmtime::component::HasData for ClockData {
-    type Data<'a> = ClockView<'a>;
-}
-
-impl wit_clock::Host for ClockView<'_> {
-    fn now(&mut self) -> wasmtime::Result<i64> {
-        Ok(self.0.now_ms())
-    }
-}
-
-/// Adds the `clock` import to the linker.
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<crate::state::HostState>,
-) -> wasmtime::Result<()> {
-    wit_clock::add_to_linker::<_, ClockData>(linker, |s| ClockView(&*s.clock))
-}
-
-/// Adapts a [`Clock`] to WASI's wall clock (`wasi:clocks/wall-clock`).
-pub(crate) struct WasiWallClock(pub Arc<dyn Clock>);
-
-impl wasmtime_wasi::HostWallClock for WasiWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_millis(1)
-    }
-    fn now(&self) -> Duration {
-        // Before 1970 cannot be expressed as a Duration; clamp to the epoch.
-        Duration::from_millis(self.0.now_ms().max(0) as u64)
     }
 }
 

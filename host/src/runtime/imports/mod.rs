@@ -1,24 +1,28 @@
 //! The component's imports, one module each (`http`, `storage`, `clock`,
 //! `log`), each with the same template: a per-call context, a borrowed view
-//! implementing the generated `Host` trait, a `HasData` marker and an
-//! `add_to_linker`. Side effects sit behind small traits
-//! ([`http::HttpTransport`], [`storage::Storage`], [`clock::Clock`],
-//! [`log::LogSink`]) so tests and benchmarks swap the backends.
+//! implementing the generated `Host` trait, a `HasData` marker, a small
+//! trait through which any store data lends its context (`HttpState`, ...),
+//! and an `add_to_linker` generic over that store data (as wasmtime-wasi's
+//! `WasiView` is). Side effects sit behind the [`crate::ports`] traits, so
+//! tests and benchmarks swap the backends.
 
 pub mod clock;
+mod guest_errors;
 pub mod http;
 pub mod log;
-pub mod oauth;
-pub mod sqlite;
 pub mod storage;
 
 use wasmtime::component::Linker;
-
-use crate::state::HostState;
+use wasmtime_wasi::WasiView;
 
 /// Adds WASI (locked down: no files, sockets or environment; the wall clock
-/// is ours) and the four imports of the world to the linker.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+/// is ours) and the four imports of the world to a linker whose store data
+/// lends every context.
+pub fn add_to_linker<T>(linker: &mut Linker<T>) -> wasmtime::Result<()>
+where
+    T: WasiView + http::HttpState + storage::StorageState + clock::ClockState + log::LogState,
+    T: 'static,
+{
     // A Rust component built for wasm32-wasip2 imports parts of WASI for its
     // standard library (stdio, environment, exit, random...). They are
     // linked, but the per-call `WasiCtx` grants nothing: no preopened

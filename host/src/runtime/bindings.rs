@@ -6,7 +6,7 @@
 //! `storage-error`) are mapped to the host's own error types
 //! ([`crate::HttpError`], [`crate::StorageError`]); the single place that
 //! decides whether a host-side failure becomes the guest-visible WIT error or
-//! a trap is [`crate::error`].
+//! a trap is [`crate::runtime::error`].
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
@@ -14,8 +14,8 @@ wasmtime::component::bindgen!({
     world: "unsubscribe-sync",
     imports: { default: trappable },
     trappable_error_type: {
-        "unsubscribe-sync:salesforce/http.http-error" => crate::imports::http::HttpError,
-        "unsubscribe-sync:salesforce/storage.storage-error" => crate::imports::storage::StorageError,
+        "unsubscribe-sync:salesforce/http.http-error" => crate::ports::http::HttpError,
+        "unsubscribe-sync:salesforce/storage.storage-error" => crate::ports::storage::StorageError,
     },
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
 });

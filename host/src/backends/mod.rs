@@ -1,0 +1,8 @@
+//! The backends behind the ports: the org client (HTTPS with OAuth, the
+//! [`crate::ports::http::HttpTransport`] of production), the SQLite ledger
+//! (the [`crate::ports::storage::Storage`] of production) and the webhook
+//! inbox `serve` records events in before it answers.
+
+pub mod inbox;
+pub mod org;
+pub mod sqlite;
