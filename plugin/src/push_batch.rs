@@ -5,16 +5,21 @@
 //! record), the same field plan and refusals (field by field), the same
 //! lifecycle for the outcome (audit, retries and backoff, failures), and a
 //! converted or deleted record is followed exactly as a push follows it.
-//! A lone write still goes out as one PATCH.
+//! A record is sent once however many persons name it, and a field missing
+//! on one object is dropped for that object alone, whether Salesforce refuses
+//! it record by record or, as it does for a field it cannot see, the whole
+//! call. A lone write still goes out as one PATCH.
 
 use std::collections::BTreeMap;
 
 use crate::fields::{self, FieldCache, FieldPlan};
 use crate::intake::{self, Intake};
 use crate::ledger::{self, AuditLog, PersonRecord};
-use crate::model::{PushOutcome, RecordRef, Settings, SyncError, UnsubscribeEvent};
+use crate::model::{
+    OwedField, PushOutcome, RecordRef, SObject, Settings, SyncError, UnsubscribeEvent,
+};
 use crate::ports::{Ports, WriteOp};
-use crate::salesforce::api::OrgApi;
+use crate::salesforce::api::{OrgApi, RequestError};
 use crate::salesforce::errors::{Disposition, Failure};
 use crate::settings;
 use crate::writer::{self, Attempt, Reached};
@@ -147,22 +152,27 @@ fn write_all(
     let selected = settings::fields_to_write(settings);
     let mut cache = FieldCache::load(ports.store)?;
     let mut api = OrgApi::new(ports.http, &settings.api_version);
-    let mut targets: Vec<(RecordRef, String)> = persons
-        .iter()
-        .filter(|(_, p)| p.to_write)
-        .filter_map(|(id, p)| p.record.target().map(|t| (t.clone(), id.clone())))
-        .collect();
-    // Leads then Contacts: at most two type chunks per collections call.
-    targets.sort();
-    let mut attempts: Vec<(String, Attempt)> = Vec::new();
-    if targets.len() == 1 {
-        // A lone event goes out at once as one PATCH, as a push would.
-        let (target, person) = targets.remove(0);
-        let attempt = writer::write_record(&mut api, &target, &selected, &mut cache, now);
-        attempts.push((person, attempt));
+    // Each record once, with the persons naming it (in the order of their
+    // IDs): persons naming one record share its row and its result, so a
+    // record is never sent twice, even where a call's 200 records end, and a
+    // call takes 200 records whoever names them. Leads then Contacts (the
+    // map's order): at most two type chunks per collections call.
+    let mut records: BTreeMap<RecordRef, Vec<String>> = BTreeMap::new();
+    for (id, p) in persons.iter().filter(|(_, p)| p.to_write) {
+        if let Some(target) = p.record.target() {
+            records.entry(target.clone()).or_default().push(id.clone());
+        }
     }
-    for chunk in targets.chunks(COLLECTION_SIZE) {
-        attempts.extend(write_chunk(chunk, &selected, &mut cache, now, &mut api));
+    let records: Vec<(RecordRef, Vec<String>)> = records.into_iter().collect();
+    let mut attempts: Vec<(String, Attempt)> = Vec::new();
+    if let [(target, named_by)] = records.as_slice() {
+        // A lone record goes out at once as one PATCH, as a push would.
+        let attempt = writer::write_record(&mut api, target, &selected, &mut cache, now);
+        attempts.extend(named_by.iter().map(|p| (p.clone(), attempt.clone())));
+    } else {
+        for chunk in records.chunks(COLLECTION_SIZE) {
+            attempts.extend(write_chunk(chunk, &selected, &mut cache, now, &mut api));
+        }
     }
     let mut ops: Vec<WriteOp> = Vec::new();
     let mut outcomes = BTreeMap::new();
@@ -177,12 +187,13 @@ fn write_all(
     Ok(outcomes)
 }
 
-/// One collections call for up to 200 records, each with the fields its
-/// object can take; records refused only for a field are sent again at once
-/// without it, and a converted or deleted record is followed as a push
-/// follows it (its own requests).
+/// One collections call for up to 200 records (each with the persons naming
+/// it), each with the fields its object can take; a field refused (for a
+/// record, or for an object when the call is refused as a whole) is dropped
+/// and the records sent again at once without it, and a converted or deleted
+/// record is followed as a push follows it (its own requests).
 fn write_chunk(
-    chunk: &[(RecordRef, String)],
+    chunk: &[(RecordRef, Vec<String>)],
     selected: &[String],
     cache: &mut FieldCache,
     now: i64,
@@ -199,8 +210,10 @@ fn write_chunk(
         .collect();
     let mut results: BTreeMap<RecordRef, Result<(), Failure>> = BTreeMap::new();
     let mut pending: Vec<RecordRef> = plans.keys().cloned().collect();
-    // At most one more round per selected field: each drops one.
-    for _ in 0..=selected.len() {
+    // Each repeat drops a field: a record's own (at most one round per
+    // selected field), or one object's when the whole call is refused (which
+    // may hold the other object's records back one round per field of it).
+    for _ in 0..=2 * selected.len() {
         let (sendable, nothing): (Vec<RecordRef>, Vec<RecordRef>) = pending
             .into_iter()
             .partition(|t| plans[t].nothing_writable().is_none());
@@ -222,9 +235,26 @@ fn write_chunk(
         pending = Vec::new();
         match api.update_collection(&rows) {
             Err(e) => {
-                for (t, fields) in rows {
-                    let failure = e.clone().classify(t.object, None, &fields);
-                    results.insert(t, Err(failure));
+                let refusals = refused_in_call(&e, &rows);
+                if refusals.is_empty() {
+                    for (t, fields) in rows {
+                        let failure = e.clone().classify(t.object, None, &fields);
+                        results.insert(t, Err(failure));
+                    }
+                } else {
+                    // Nothing of the call was saved: every record goes again,
+                    // without the refused field where its object lacks it.
+                    for refused in &refusals {
+                        let field = &refused.field;
+                        cache.learn(field.object, &field.field, Some(refused.problem), now);
+                    }
+                    for (t, _) in rows {
+                        let plan = plans.get_mut(&t).expect("planned");
+                        for refused in refusals.iter().filter(|r| r.field.object == t.object) {
+                            plan.drop_refused(refused.clone());
+                        }
+                        pending.push(t);
+                    }
                 }
             }
             Ok(saved) => {
@@ -253,34 +283,75 @@ fn write_chunk(
             break;
         }
     }
-    chunk
-        .iter()
-        .map(|(target, person)| {
-            let plan = plans[target].clone();
-            // Two persons naming one record share its result.
-            let result = results
-                .get(target)
-                .cloned()
-                .expect("every record of the chunk has a result");
-            let attempt = match result {
-                Err(f)
-                    if matches!(f.disposition, Disposition::Converted | Disposition::Deleted) =>
-                {
-                    writer::write_record(api, target, selected, cache, now)
-                }
-                result => Attempt {
-                    first: target.clone(),
-                    tried: tried[target].clone(),
-                    result: result.map(|()| Reached {
-                        target: target.clone(),
-                        redirect: None,
-                        redirect_cause: None,
-                    }),
-                    written: plan.write,
-                    owed: plan.owed,
-                },
-            };
-            (person.clone(), attempt)
+    let mut attempts = Vec::new();
+    for (target, named_by) in chunk {
+        let plan = plans[target].clone();
+        let result = results
+            .get(target)
+            .cloned()
+            .expect("every record of the chunk has a result");
+        let attempt = match result {
+            Err(f) if matches!(f.disposition, Disposition::Converted | Disposition::Deleted) => {
+                writer::write_record(api, target, selected, cache, now)
+            }
+            result => Attempt {
+                first: target.clone(),
+                tried: tried[target].clone(),
+                result: result.map(|()| Reached {
+                    target: target.clone(),
+                    redirect: None,
+                    redirect_cause: None,
+                }),
+                written: plan.write,
+                owed: plan.owed,
+            },
+        };
+        // Persons naming one record share its result.
+        attempts.extend(named_by.iter().map(|p| (p.clone(), attempt.clone())));
+    }
+    attempts
+}
+
+/// The fields a collections call was refused for as a whole: a field the
+/// integration user cannot see fails the whole request with a REST-shaped
+/// `INVALID_FIELD` (`plugin/SALESFORCE.md` §3.4), so no record was saved.
+/// Each is on the object Salesforce's message names (`No such column 'X'
+/// on sobject of type Lead`); when it names none, on every object of the
+/// call that sent the field (a field wrongly taken as missing stays owed, is
+/// reported, and is written by the nightly, whose describe corrects the
+/// cache). Empty for any other failure.
+fn refused_in_call(e: &RequestError, rows: &[(RecordRef, Vec<String>)]) -> Vec<OwedField> {
+    let RequestError::Status(sf) = e else {
+        return Vec::new();
+    };
+    let named = named_object(&sf.message);
+    SObject::ALL
+        .into_iter()
+        .filter(|object| named.is_none_or(|n| n == *object))
+        .filter_map(|object| {
+            // Every field some record of the object sent.
+            let mut sent: Vec<String> = rows
+                .iter()
+                .filter(|(t, _)| t.object == object)
+                .flat_map(|(_, fields)| fields.iter().cloned())
+                .collect();
+            sent.sort();
+            sent.dedup();
+            let failure = e.clone().classify(object, None, &sent);
+            fields::refused_field(&failure.error, &sent)
         })
         .collect()
+}
+
+/// The object a write error's message names (`… on sobject of type Lead`,
+/// or a query's `… on entity 'Lead'`).
+fn named_object(message: &str) -> Option<SObject> {
+    let (_, rest) = message
+        .split_once("sobject of type ")
+        .or_else(|| message.split_once("entity '"))?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    SObject::from_api_name(&name)
 }

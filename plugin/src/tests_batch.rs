@@ -276,3 +276,107 @@ fn an_outage_queues_the_whole_batch_and_loses_nothing() {
     let st = status::status(&settings(), f.ports()).unwrap();
     assert_eq!((st.held, st.pending_retries), (3, 3));
 }
+
+/// A Lead and a Contact pushed with both fields selected, the first
+/// collections call answered `status` with `body` and the second saving
+/// both: the answers (Lead first) and the records the second call sent.
+fn both_fields_first_answered(
+    status: u16,
+    body: &Value,
+) -> (Vec<Result<PushOutcome, SyncError>>, Vec<Value>) {
+    let f = Fakes::new();
+    let mut s = settings();
+    s.sales_opt_out_field = Some("Sales_Opt_Out__c".into());
+    let (lead, contact) = (id("00Q", 1), id("003", 2));
+    let events = [unsub("l", &lead, NOW - 10), unsub("c", &contact, NOW - 10)];
+    let both_saved = saved(&[(&lead, None), (&contact, None)]);
+    f.http
+        .expect(Method::Patch, COLLECTIONS, status, &body.to_string())
+        .expect(Method::Patch, COLLECTIONS, 200, &both_saved);
+    let out = push_many(&s, &events, f.ports()).unwrap();
+    f.http.assert_done();
+    (out, sent_records(&f, 1))
+}
+
+#[test]
+fn a_field_missing_on_one_object_refuses_the_whole_call_and_is_dropped_for_it_alone() {
+    // §3.4: a field the user cannot see fails the whole request.
+    let missing = json!([{"message": "No such column 'Sales_Opt_Out__c' on sobject of type Lead",
+        "errorCode": "INVALID_FIELD"}]);
+    let (out, again) = both_fields_first_answered(400, &missing);
+    assert!(again[0].get("Sales_Opt_Out__c").is_none(), "{again:?}");
+    assert_eq!(again[1]["Sales_Opt_Out__c"], true, "{again:?}");
+    let [Ok(PushOutcome::Written(l)), Ok(PushOutcome::Written(c))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(l.fields, vec!["HasOptedOutOfEmail"]);
+    assert_eq!(l.owed.len(), 1);
+    assert_eq!(
+        (l.owed[0].field.object, l.owed[0].problem),
+        (SObject::Lead, FieldProblem::NotInstalled)
+    );
+    assert_eq!(c.fields, vec!["HasOptedOutOfEmail", "Sales_Opt_Out__c"]);
+    assert!(c.owed.is_empty());
+}
+
+#[test]
+fn a_call_refused_for_a_field_of_no_named_object_drops_it_wherever_it_was_sent() {
+    let missing =
+        json!([{"message": "No such column 'Sales_Opt_Out__c'", "errorCode": "INVALID_FIELD"}]);
+    let (out, again) = both_fields_first_answered(400, &missing);
+    assert!(
+        again.iter().all(|r| r.get("Sales_Opt_Out__c").is_none()),
+        "{again:?}"
+    );
+    for o in &out {
+        let Ok(PushOutcome::Written(w)) = o else {
+            panic!("{out:?}")
+        };
+        assert_eq!(w.fields, vec!["HasOptedOutOfEmail"]);
+        assert_eq!(w.owed.len(), 1);
+    }
+}
+
+#[test]
+fn a_call_refused_for_another_reason_fails_each_record_without_a_resend() {
+    let f = Fakes::new();
+    let (lead, contact) = (id("00Q", 1), id("003", 2));
+    let events = [unsub("l", &lead, NOW - 10), unsub("c", &contact, NOW - 10)];
+    let bad = json!([{"message": "Cannot deserialize instance of boolean", "errorCode": "JSON_PARSER_ERROR"}]);
+    f.http
+        .expect(Method::Patch, COLLECTIONS, 400, &bad.to_string());
+    let out = push_many(&settings(), &events, f.ports()).unwrap();
+    f.http.assert_done();
+    assert!(
+        out.iter().all(
+            |o| matches!(o, Err(SyncError::SalesforceError(e)) if e.code == "JSON_PARSER_ERROR")
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn persons_naming_one_record_share_its_row_even_where_a_call_ends() {
+    let f = Fakes::new();
+    let ids: Vec<String> = (0..200).map(|n| id("003", n)).collect();
+    let mut events: Vec<UnsubscribeEvent> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, sf)| unsub(&format!("p{i:03}"), sf, NOW - 10))
+        .collect();
+    // A second person naming the last record: 201 writes, 200 records.
+    events.push(unsub("q", &ids[199], NOW - 10));
+    let all: Vec<(&str, Option<(&str, &str)>)> = ids.iter().map(|s| (s.as_str(), None)).collect();
+    f.http.expect(Method::Patch, COLLECTIONS, 200, &saved(&all));
+    let out = push_many(&settings(), &events, f.ports()).unwrap();
+    f.http.assert_done();
+    assert_eq!(sent_records(&f, 0).len(), 200);
+    for (o, want) in out.iter().zip(ids.iter().chain([&ids[199]])) {
+        let Ok(PushOutcome::Written(w)) = o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(&w.target.id, want);
+    }
+    let st = status::status(&settings(), f.ports()).unwrap();
+    assert_eq!(st.held, 201);
+}
