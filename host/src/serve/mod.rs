@@ -16,6 +16,7 @@
 pub mod inbox;
 pub mod metrics;
 pub mod scheduler;
+pub mod standard_webhooks;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -265,18 +266,11 @@ async fn intake(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     let now_ms = crate::Clock::now_ms(&crate::SystemClock);
     let window = s.app.config.server.replay_window;
-    let signature = match webhook::verify(
+    let signature = match webhook::authenticate(
         &s.secret,
-        header(webhook::TIMESTAMP_HEADER).as_deref(),
-        header(webhook::SIGNATURE_HEADER).as_deref(),
+        &headers,
         &body,
         now_ms.div_euclid(1000),
         window.as_secs(),
@@ -313,9 +307,10 @@ async fn intake(
     // `occurred_at` however late the worker gets to the event.
     let stored = text.to_string();
     let s2 = s.clone();
+    let key = signature.replay_key.clone();
     let accepted = tokio::task::spawn_blocking(move || {
         s2.inbox
-            .accept(kind, &stored, &signature, now_ms, window.as_millis() as i64)
+            .accept(kind, &stored, &key, now_ms, window.as_millis() as i64)
     })
     .await;
     match accepted {
@@ -323,6 +318,16 @@ async fn intake(
             s.metrics.webhooks_accepted.fetch_add(1, Ordering::Relaxed);
             s.notify();
             reply(StatusCode::ACCEPTED, serde_json::json!({ "accepted": id }))
+        }
+        // A sender retries a Standard Webhook until it gets a 2xx.
+        Ok(Err(Refused::Replay))
+            if matches!(signature.scheme, webhook::Scheme::Standard { .. }) =>
+        {
+            s.metrics.rejected("redelivered");
+            reply(
+                StatusCode::OK,
+                serde_json::json!({ "duplicate": signature.replay_key }),
+            )
         }
         Ok(Err(Refused::Replay)) => {
             s.metrics.rejected("replayed");
