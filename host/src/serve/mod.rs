@@ -14,6 +14,7 @@
 //!   nightly run has checkpointed after each step) and the process exits.
 
 pub mod inbox;
+pub mod listener;
 pub mod metrics;
 pub mod scheduler;
 pub mod standard_webhooks;
@@ -177,15 +178,19 @@ async fn serve_http(service: Arc<Service>, listen: SocketAddr) -> Result<(), Fai
     // The bound address on stdout, for whoever started us (a port of 0).
     println!("listening on http://{bound}");
     let stopping = service.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    listener::serve(
+        listener,
+        router,
+        listener::Limits::new(max_body),
+        async move {
             shutdown_signal().await;
             tracing::info!("stopping: finishing the running call");
             stopping.shutdown.store(true, Ordering::SeqCst);
             stopping.notify();
-        })
-        .await
-        .map_err(|e| Failure::runtime(format!("the HTTP server failed: {e}")))
+        },
+    )
+    .await;
+    Ok(())
 }
 
 async fn shutdown_signal() {
