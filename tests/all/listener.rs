@@ -54,6 +54,15 @@ fn start(limits: Limits) -> Running {
                     post(|body: axum::body::Bytes| async move {
                         (StatusCode::ACCEPTED, format!("{} bytes", body.len()))
                     }),
+                )
+                // An answer that is not ready at once, like serve's (it waits
+                // for a SQLite write): the server reads the client's EOF meanwhile.
+                .route(
+                    "/v1/deferred",
+                    post(|body: axum::body::Bytes| async move {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        (StatusCode::ACCEPTED, format!("{} bytes", body.len()))
+                    }),
                 );
             listener::serve(socket, router, limits, async {
                 let _ = stopped.await;
@@ -215,7 +224,7 @@ fn a_client_that_half_closes_after_its_request_gets_the_answer() {
     let body = br#"{"person_id":"p-1"}"#;
     s.write_all(
         format!(
-            "POST /v1/unsubscribes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /v1/deferred HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .as_bytes(),
