@@ -64,7 +64,7 @@ fn start(limits: Limits) -> Running {
                         (StatusCode::ACCEPTED, format!("{} bytes", body.len()))
                     }),
                 );
-            listener::serve(socket, router, limits, async {
+            listener::serve(socket, router, limits, |_| {}, async {
                 let _ = stopped.await;
             })
             .await;

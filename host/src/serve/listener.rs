@@ -78,16 +78,22 @@ impl Limits {
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves,
-/// then lets the requests in flight finish.
+/// then lets the requests in flight finish. `refused` is told of each
+/// request or connection the loop itself turns away (`too_large`,
+/// `over_capacity`), for the metrics.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    refused: impl Fn(&'static str) + Send + Sync + 'static,
     shutdown: impl Future<Output = ()>,
 ) {
     let cap = limits.max_body_bytes;
+    let refused = Arc::new(refused);
+    let told = refused.clone();
     let router = router.layer(axum::middleware::from_fn(move |req, next| {
-        refuse_declared_oversize(cap, req, next)
+        let told = told.clone();
+        async move { refuse_declared_oversize(cap, req, next, &*told).await }
     }));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -113,6 +119,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Never waits: a full send buffer just loses the courtesy answer.
             let _ = stream.try_write(OVER_CAPACITY);
+            refused("over_capacity");
             tracing::warn!(
                 limit = limits.max_connections,
                 "connection refused: at the cap"
@@ -160,13 +167,19 @@ pub async fn serve(
 
 /// Answers 413 to a declared `Content-Length` over the cap, before the body
 /// is read (a sender waiting for `100 Continue`, or slow, need not send it).
-async fn refuse_declared_oversize(cap: usize, req: Request, next: Next) -> Response {
+async fn refuse_declared_oversize(
+    cap: usize,
+    req: Request,
+    next: Next,
+    refused: &(dyn Fn(&'static str) + Send + Sync),
+) -> Response {
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap as u64) {
+        refused("too_large");
         tracing::warn!(reason = "too_large", "webhook refused");
         let message = format!(
             "the body is larger than server.max_body_bytes ({cap} bytes); send one event per request or raise the limit"

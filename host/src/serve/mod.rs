@@ -178,10 +178,12 @@ async fn serve_http(service: Arc<Service>, listen: SocketAddr) -> Result<(), Fai
     // The bound address on stdout, for whoever started us (a port of 0).
     println!("listening on http://{bound}");
     let stopping = service.clone();
+    let counting = service.clone();
     listener::serve(
         listener,
         router,
         listener::Limits::new(max_body),
+        move |label| counting.metrics.rejected(label),
         async move {
             shutdown_signal().await;
             tracing::info!("stopping: finishing the running call");
