@@ -58,7 +58,8 @@ fn standard_webhooks_are_accepted_once_and_forgeries_are_refused() {
     let sig = sender.sign("msg_1", ts + 7, body.as_bytes()).unwrap();
     let (status, answer) = send(&url, "msg_1", ts + 7, &sig, &body);
     assert!((200..300).contains(&status), "{status} {answer}");
-    assert!(answer.contains("duplicate"), "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    assert_eq!(answer["duplicate"], "msg_1", "{answer}");
 
     let other = format!("{{\"person_id\":\"p-2\",\"salesforce_id\":\"{CONTACT}\"}}");
     // Tampered: the signature of another body.

@@ -327,14 +327,9 @@ async fn intake(
             reply(StatusCode::ACCEPTED, serde_json::json!({ "accepted": id }))
         }
         // A sender retries a Standard Webhook until it gets a 2xx.
-        Ok(Err(Refused::Replay))
-            if matches!(signature.scheme, webhook::Scheme::Standard { .. }) =>
-        {
+        Ok(Err(Refused::Replay)) if let webhook::Scheme::Standard { id } = &signature.scheme => {
             s.metrics.rejected("redelivered");
-            reply(
-                StatusCode::OK,
-                serde_json::json!({ "duplicate": signature.replay_key }),
-            )
+            reply(StatusCode::OK, serde_json::json!({ "duplicate": id }))
         }
         Ok(Err(Refused::Replay)) => {
             s.metrics.rejected("replayed");
