@@ -14,11 +14,13 @@ mod e2e;
 mod every_optout_lands;
 mod hostile;
 mod http_client;
+mod listener;
 mod sandbox;
 mod scale;
 mod scenario;
 mod schedule;
 mod soak;
+mod standard_webhooks;
 mod storage;
 mod webhook;
 // The WIT-defined fixture suite over tests/fixtures/*.json.

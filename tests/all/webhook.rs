@@ -139,6 +139,15 @@ fn a_signed_webhook_is_recorded_then_pushed_and_bad_ones_are_rejected() {
         Some(1.0),
         "{page}"
     );
+    // Refused by the accept loop on its declared Content-Length, still counted.
+    assert_eq!(
+        metric(
+            &page,
+            "unsubscribe_sync_webhooks_total{result=\"too_large\"}"
+        ),
+        Some(1.0),
+        "{page}"
+    );
     assert_eq!(
         metric(&page, "unsubscribe_sync_webhooks_total{result=\"stale\"}"),
         Some(1.0),

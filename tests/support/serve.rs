@@ -21,8 +21,13 @@ impl Server {
     /// Starts `serve` in `dir` (which holds the config) with `args` before
     /// the command and the emulator's credentials.
     pub fn start(dir: &Path, global_args: &[&str]) -> Server {
+        Server::start_with_secret(dir, global_args, WEBHOOK_SECRET)
+    }
+
+    /// As [`Server::start`], with this webhook secret.
+    pub fn start_with_secret(dir: &Path, global_args: &[&str], secret: &str) -> Server {
         let mut cmd = crate::cli::with_creds(dir);
-        cmd.env("UNSUBSCRIBE_SYNC_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        cmd.env("UNSUBSCRIBE_SYNC_WEBHOOK_SECRET", secret)
             .args(global_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())

@@ -15,6 +15,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sqlite::{open_connection, sql_error};
 use crate::ports::storage::StorageError;
 
+/// How long a Standard Webhooks `webhook-id` is remembered, so a redelivery
+/// is answered without being recorded again: 3 days, beyond the retry
+/// schedules of common senders (Svix retries for about 28 hours), and never
+/// less than twice the replay window.
+pub const REDELIVERY_RETENTION_MS: i64 = 3 * 24 * 3_600_000;
+
 /// What an inbox event asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Kind {
@@ -137,10 +143,12 @@ impl Inbox {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
         // Signatures older than twice the window can never match a request
-        // that passes the timestamp check again.
+        // that passes the timestamp check again. Standard Webhooks message
+        // IDs (`whid:`) are kept longer: a sender re-signs each retry with a
+        // fresh timestamp, over hours.
         tx.execute(
-            "DELETE FROM webhook_seen WHERE seen_at < ?1",
-            params![now_ms - 2 * window_ms],
+            "DELETE FROM webhook_seen WHERE seen_at < ?1 AND (signature NOT LIKE 'whid:%' OR seen_at < ?2)",
+            params![now_ms - 2 * window_ms, now_ms - REDELIVERY_RETENTION_MS.max(2 * window_ms)],
         )
         .map_err(err)?;
         let fresh = tx

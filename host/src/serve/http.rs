@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{Service, webhook};
+use super::{Service, listener, webhook};
 use crate::app::Failure;
 use crate::app::input;
 use crate::backends::inbox::{Kind, Refused};
@@ -38,15 +38,21 @@ pub(super) async fn serve_http(
     // The bound address on stdout, for whoever started us (a port of 0).
     println!("listening on http://{bound}");
     let stopping = service.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    let counting = service.clone();
+    listener::serve(
+        listener,
+        router,
+        listener::Limits::new(max_body),
+        move |label| counting.metrics.rejected(label),
+        async move {
             shutdown_signal().await;
             tracing::info!("stopping: finishing the running call");
             stopping.shutdown.store(true, Ordering::SeqCst);
             stopping.notify();
-        })
-        .await
-        .map_err(|e| Failure::runtime(format!("the HTTP server failed: {e}")))
+        },
+    )
+    .await;
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -144,18 +150,11 @@ async fn intake(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     let now_ms = crate::Clock::now_ms(&crate::SystemClock);
     let window = s.app.config.server.replay_window;
-    let signature = match webhook::verify(
+    let signature = match webhook::authenticate(
         &s.secret,
-        header(webhook::TIMESTAMP_HEADER).as_deref(),
-        header(webhook::SIGNATURE_HEADER).as_deref(),
+        &headers,
         &body,
         now_ms.div_euclid(1000),
         window.as_secs(),
@@ -205,9 +204,10 @@ async fn intake(
     // `occurred_at` however late the worker gets to the event.
     let stored = text.to_string();
     let s2 = s.clone();
+    let key = signature.replay_key.clone();
     let accepted = tokio::task::spawn_blocking(move || {
         s2.inbox
-            .accept(kind, &stored, &signature, now_ms, window.as_millis() as i64)
+            .accept(kind, &stored, &key, now_ms, window.as_millis() as i64)
     })
     .await;
     match accepted {
@@ -215,6 +215,11 @@ async fn intake(
             s.metrics.webhooks_accepted.fetch_add(1, Ordering::Relaxed);
             s.notify();
             reply(StatusCode::ACCEPTED, serde_json::json!({ "accepted": id }))
+        }
+        // A sender retries a Standard Webhook until it gets a 2xx.
+        Ok(Err(Refused::Replay)) if let webhook::Scheme::Standard { id } = &signature.scheme => {
+            s.metrics.rejected("redelivered");
+            reply(StatusCode::OK, serde_json::json!({ "duplicate": id }))
         }
         Ok(Err(Refused::Replay)) => {
             s.metrics.rejected("replayed");

@@ -14,8 +14,10 @@
 //!   nightly run has checkpointed after each step) and the process exits.
 
 mod http;
+pub mod listener;
 pub mod metrics;
 pub mod scheduler;
+pub mod standard_webhooks;
 pub mod webhook;
 mod worker;
 
@@ -45,6 +47,7 @@ const MAX_IDLE: Duration = Duration::from_secs(30);
 (as `push` / `resubscribe` take it) and two headers:
   X-Timestamp: <Unix time in seconds>
   X-Signature: sha256=<hex of HMAC-SHA256(secret, X-Timestamp + \".\" + body)>
+Standard Webhooks senders are accepted too: webhook-id, webhook-timestamp and webhook-signature (v1,<base64 of HMAC-SHA256 over id.timestamp.body>) with a whsec_ secret; a redelivery of the same webhook-id is answered 200 and recorded once.
 The secret comes from UNSUBSCRIBE_SYNC_WEBHOOK_SECRET (or webhook_secret in the credentials file; at \
 least 16 characters). Requests outside the replay window (server.replay_window_secs, 5 minutes), replayed, \
 unsigned or wrongly signed are refused (401, 409 for a replay); bodies over server.max_body_bytes get 413. \

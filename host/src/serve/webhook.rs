@@ -5,10 +5,17 @@
 //! is within the replay window of the server's clock (either way), the
 //! signature matches (compared in constant time) and the same signature was
 //! not accepted before (the inbox remembers them for the window).
+//!
+//! [Standard Webhooks](super::standard_webhooks) are accepted beside it;
+//! [`authenticate`] picks the scheme by the headers present. A header given
+//! twice is refused in either scheme: "first one wins" would let a proxy and
+//! the service disagree about what was signed.
 
+use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::standard_webhooks as sw;
 use crate::Secret;
 
 /// The timestamp header.
@@ -30,21 +37,123 @@ pub enum Rejection {
     },
     /// The signature does not match (or is not `sha256=<hex>`).
     BadSignature,
+    /// A signature, timestamp or ID header was given more than once.
+    DuplicateHeader(&'static str),
+    /// The Standard Webhooks `webhook-id` is empty, too long or has control characters.
+    BadId,
+    /// The configured `whsec_` secret is not base64: every Standard Webhooks request fails.
+    BadSecret,
+}
+
+/// Which scheme a verified request was signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// `X-Timestamp` / `X-Signature`: a replay is refused (409).
+    Own,
+    /// Standard Webhooks: a redelivery of this `webhook-id` is answered 2xx
+    /// once it was accepted, since senders retry until they get one.
+    Standard {
+        /// The `webhook-id`.
+        id: String,
+    },
+}
+
+/// A request whose signature checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// What the inbox remembers to refuse it a second time: the signature
+    /// (own scheme) or `whid:` and the message ID (Standard Webhooks; the
+    /// prefix keeps the two apart in one table).
+    pub replay_key: String,
+    /// The scheme it was signed with.
+    pub scheme: Scheme,
+}
+
+/// Checks a request in whichever scheme its headers name: Standard Webhooks
+/// when `webhook-id` or `webhook-signature` is present, else the service's own.
+pub fn authenticate(
+    secret: &Secret,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_secs: i64,
+    window_secs: u64,
+) -> Result<Verified, Rejection> {
+    let one = |name: &'static str| -> Result<Option<&str>, Rejection> {
+        let mut values = headers.get_all(name).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Rejection::DuplicateHeader(name));
+        }
+        // A value that is not visible ASCII cannot be a valid one.
+        Ok(first.and_then(|v| v.to_str().ok()))
+    };
+    if headers.contains_key(sw::ID_HEADER) || headers.contains_key(sw::SIGNATURE_HEADER) {
+        let id = sw::verify(
+            secret,
+            one(sw::ID_HEADER)?,
+            one(sw::TIMESTAMP_HEADER)?,
+            one(sw::SIGNATURE_HEADER)?,
+            body,
+            now_secs,
+            window_secs,
+        )?;
+        return Ok(Verified {
+            replay_key: format!("whid:{id}"),
+            scheme: Scheme::Standard { id },
+        });
+    }
+    let signature = verify(
+        secret,
+        one(TIMESTAMP_HEADER)?,
+        one(SIGNATURE_HEADER)?,
+        body,
+        now_secs,
+        window_secs,
+    )?;
+    Ok(Verified {
+        replay_key: signature,
+        scheme: Scheme::Own,
+    })
+}
+
+/// The timestamp as seconds if it is within the replay window of `now_secs`
+/// (either way): the one window check of both schemes.
+pub(crate) fn fresh(timestamp: &str, now_secs: i64, window_secs: u64) -> Result<i64, Rejection> {
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| Rejection::BadTimestamp)?;
+    // Saturating: a hostile timestamp such as i64::MIN must not overflow.
+    let skew = now_secs.saturating_sub(ts);
+    if skew.unsigned_abs() > window_secs {
+        return Err(Rejection::Stale { skew_secs: skew });
+    }
+    Ok(ts)
 }
 
 impl Rejection {
     /// The answer's text.
     pub fn message(&self, window_secs: u64) -> String {
         match self {
-            Rejection::Unsigned => {
-                "unsigned: the X-Timestamp and X-Signature headers are required".into()
+            Rejection::Unsigned => "unsigned: the X-Timestamp and X-Signature headers \
+                 (or webhook-id, webhook-timestamp and webhook-signature) are required"
+                .into(),
+            Rejection::BadTimestamp => {
+                "X-Timestamp (webhook-timestamp) must be the Unix time in seconds".into()
             }
-            Rejection::BadTimestamp => "X-Timestamp must be the Unix time in seconds".into(),
             Rejection::Stale { skew_secs } => format!(
-                "X-Timestamp is {skew_secs} s away from the server's clock; the replay window is {window_secs} s"
+                "the timestamp is {skew_secs} s away from the server's clock; the replay window is {window_secs} s"
             ),
             Rejection::BadSignature => {
-                "bad signature: X-Signature must be sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>".into()
+                "bad signature: X-Signature must be sha256=<hex HMAC-SHA256(secret, timestamp + \".\" + body)>, \
+                 webhook-signature v1,<base64 HMAC-SHA256(key, id + \".\" + timestamp + \".\" + body)>".into()
+            }
+            Rejection::DuplicateHeader(name) => {
+                format!("the {name} header was given more than once; send it once")
+            }
+            Rejection::BadId => "webhook-id must be 1 to 256 characters, no control characters".into(),
+            Rejection::BadSecret => {
+                "the service's whsec_ webhook secret is not base64; the operator must fix it".into()
             }
         }
     }
@@ -54,7 +163,9 @@ impl Rejection {
         match self {
             Rejection::Unsigned => "unsigned",
             Rejection::BadTimestamp | Rejection::Stale { .. } => "stale",
-            Rejection::BadSignature => "bad_signature",
+            Rejection::BadSignature | Rejection::BadId => "bad_signature",
+            Rejection::DuplicateHeader(_) => "duplicate_header",
+            Rejection::BadSecret => "bad_secret",
         }
     }
 }
@@ -82,15 +193,7 @@ pub fn verify(
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         return Err(Rejection::Unsigned);
     };
-    let ts: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| Rejection::BadTimestamp)?;
-    // Saturating: a hostile timestamp such as i64::MIN must not overflow.
-    let skew = now_secs.saturating_sub(ts);
-    if skew.unsigned_abs() > window_secs {
-        return Err(Rejection::Stale { skew_secs: skew });
-    }
+    let ts = fresh(timestamp, now_secs, window_secs)?;
     let hex_sig = signature
         .trim()
         .strip_prefix("sha256=")
@@ -215,6 +318,36 @@ mod tests {
         assert_eq!(
             verify(&secret(), Some(&ts), Some(&upper), body, NOW, 300),
             verify(&secret(), Some(&ts), Some(&good), body, NOW, 300)
+        );
+    }
+
+    #[test]
+    fn a_header_given_twice_is_refused_and_the_scheme_follows_the_headers() {
+        let body = br#"{"person_id":"p1"}"#;
+        let mut headers = HeaderMap::new();
+        headers.insert(TIMESTAMP_HEADER, NOW.to_string().parse().unwrap());
+        headers.append(
+            SIGNATURE_HEADER,
+            sign(&secret(), NOW, body).parse().unwrap(),
+        );
+        let own = authenticate(&secret(), &headers, body, NOW, 300).unwrap();
+        assert_eq!(own.scheme, Scheme::Own);
+        headers.append(SIGNATURE_HEADER, "sha256=00".parse().unwrap());
+        assert_eq!(
+            authenticate(&secret(), &headers, body, NOW, 300),
+            Err(Rejection::DuplicateHeader(SIGNATURE_HEADER))
+        );
+        let mut headers = HeaderMap::new();
+        let sig = sw::sign(&secret(), "msg_1", NOW, body).unwrap();
+        headers.insert(sw::ID_HEADER, "msg_1".parse().unwrap());
+        headers.insert(sw::TIMESTAMP_HEADER, NOW.to_string().parse().unwrap());
+        headers.insert(sw::SIGNATURE_HEADER, sig.parse().unwrap());
+        let standard = authenticate(&secret(), &headers, body, NOW, 300).unwrap();
+        assert_eq!(standard.replay_key, "whid:msg_1");
+        headers.append(sw::ID_HEADER, "msg_2".parse().unwrap());
+        assert_eq!(
+            authenticate(&secret(), &headers, body, NOW, 300),
+            Err(Rejection::DuplicateHeader(sw::ID_HEADER))
         );
     }
 }
