@@ -70,3 +70,13 @@ pub const POOL_INSTANCES: u32 = 64;
 /// restored in place (where Linux's PAGEMAP_SCAN is available): covers the
 /// component's whole memory (about 2 MiB), so a call takes no page fault.
 pub const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
+/// Headers must arrive within 10 s: a real sender writes them in one packet;
+/// a client that trickles them (slowloris) holds a connection for no more.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no traffic for 60 s is dropped: longer than any event
+/// takes to send or to answer (the answer waits only for one SQLite write).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// At most 512 connections at once: far above what webhook senders open
+/// (a handful each), and well under the default 1024 file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;

@@ -15,6 +15,7 @@ mod every_optout_lands;
 mod hostile;
 mod http_client;
 mod listener;
+mod one_writer;
 mod sandbox;
 mod scale;
 mod scenario;

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use super::config::Config;
 use super::failure::Failure;
 use crate::api;
+use crate::backends::ledger_guard::WriterLock;
 use crate::backends::org::{OrgClient, OrgConfig};
 use crate::backends::sqlite::SqliteStorage;
 use crate::ports::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
 use crate::runtime::{Capabilities, Runtime, RuntimeOptions};
 use crate::secrets::{self, Credentials, Secret};
+
+/// How long a command waits for another short-lived writer of the ledger.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Environment variable overriding the precompile cache directory.
 pub const ENV_CACHE_DIR: &str = "UNSUBSCRIBE_SYNC_CACHE_DIR";
@@ -43,6 +47,8 @@ pub struct App {
     pub credentials: Credentials,
     /// The SQLite store.
     pub storage: Arc<SqliteStorage>,
+    /// The exclusive right to write the ledger, for commands that write.
+    pub writer: Option<WriterLock>,
 }
 
 impl App {
@@ -125,7 +131,19 @@ impl App {
             org_missing,
             credentials,
             storage,
+            writer: None,
         })
+    }
+
+    /// Takes the ledger's writer lock for `holder` (`push`, `serve`...):
+    /// a command that writes never interleaves with another writer. A
+    /// short-lived writer is waited for a few seconds; `serve` is not (it
+    /// holds the lock while it runs), and the failure names it.
+    pub fn lock_for_writing(&mut self, holder: &str) -> Result<(), Failure> {
+        let lock = WriterLock::acquire(&self.config.storage_path, holder, WRITER_WAIT)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        self.writer = Some(lock);
+        Ok(())
     }
 
     /// The settings the component gets.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use super::ledger_guard::LedgerGuard;
 use crate::ports::storage::{Page, Storage, StorageError, WriteOp};
 
 /// `PRAGMA application_id` of our databases ("USYC").
@@ -41,6 +42,12 @@ pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
             StorageError::Unavailable(format!("cannot create directory {}: {e}", parent.display()))
         })?;
     }
+    // A ledger is created only where none was before: a missing one whose
+    // lock file remains was deleted or moved, and is not silently replaced.
+    let existed = path.exists();
+    if !existed {
+        LedgerGuard::may_create(path).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    }
     let conn = open_guarded(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -63,6 +70,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StorageError> {
         .map_err(|e| sql_error(path, e))?;
     if found == Found::New {
         create_schema(path, &conn)?;
+        if !existed {
+            LedgerGuard::remember_creation(path, "unsubscribe-sync")
+                .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+        }
     }
     Ok(conn)
 }

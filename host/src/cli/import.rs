@@ -86,7 +86,8 @@ pub fn run(cli: &Cli, args: &ImportArgs) -> CmdResult {
                 Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
                 _ => Format::Jsonl,
             });
-    let app = super::load_app(cli)?;
+    let mut app = super::load_app(cli)?;
+    app.lock_for_writing("import")?;
     let now = app.caps.clock.now_ms();
     // The bar follows the bytes read (the file's size is known; the number
     // of events is not until the end); on stdin it counts events.

@@ -88,7 +88,8 @@ pub fn all_items(app: &App, report: &api::NightlyReport) -> Result<Vec<api::Repo
 
 /// Runs `nightly`.
 pub fn run(cli: &Cli, args: &NightlyArgs) -> CmdResult {
-    let app = super::load_app(cli)?;
+    let mut app = super::load_app(cli)?;
+    app.lock_for_writing("nightly")?;
     let options = api::NightlyOptions {
         dry_run: args.dry_run,
     };

@@ -53,7 +53,8 @@ pub struct ResubscribeArgs {
 pub fn run_push(cli: &Cli, args: &PushArgs) -> CmdResult {
     let text = input::read_event_text(args.event.as_deref(), args.file.as_deref())
         .map_err(Failure::usage)?;
-    let app = super::load_app(cli)?;
+    let mut app = super::load_app(cli)?;
+    app.lock_for_writing("push")?;
     let event = input::unsubscribe_from_json(&text, app.caps.clock.now_ms(), "cli")
         .map_err(Failure::usage)?;
     let outcome = answer(app.runtime.push(&app.caps, app.settings(), &event))?;
@@ -74,7 +75,8 @@ pub fn run_push(cli: &Cli, args: &PushArgs) -> CmdResult {
 pub fn run_resubscribe(cli: &Cli, args: &ResubscribeArgs) -> CmdResult {
     let text = input::read_event_text(args.event.as_deref(), args.file.as_deref())
         .map_err(Failure::usage)?;
-    let app = super::load_app(cli)?;
+    let mut app = super::load_app(cli)?;
+    app.lock_for_writing("resubscribe")?;
     let event = input::resubscribe_from_json(&text, app.caps.clock.now_ms(), "cli")
         .map_err(Failure::usage)?;
     let outcome = answer(app.runtime.resubscribe(&app.caps, app.settings(), &event))?;

@@ -21,7 +21,8 @@ pub(super) async fn serve_http(
     service: Arc<Service>,
     listen: std::net::TcpListener,
 ) -> Result<(), Failure> {
-    let max_body = service.app.config.server.max_body_bytes;
+    let server = &service.app.config.server;
+    let max_body = server.max_body_bytes;
     let router = Router::new()
         .route("/v1/unsubscribes", post(unsubscribe))
         .route("/v1/resubscribes", post(resubscribe))
@@ -42,7 +43,12 @@ pub(super) async fn serve_http(
     listener::serve(
         listener,
         router,
-        listener::Limits::new(max_body),
+        listener::Limits {
+            header_read_timeout: server.header_read_timeout,
+            idle_timeout: server.idle_timeout,
+            max_connections: server.max_connections,
+            max_body_bytes: max_body,
+        },
         move |label| counting.metrics.rejected(label),
         async move {
             shutdown_signal().await;
@@ -150,6 +156,16 @@ async fn intake(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(why) = s.ledger_problem() {
+        s.metrics.rejected("ledger_missing");
+        tracing::error!(reason = %why, "webhook refused: the ledger is gone");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_missing",
+            &why,
+            "the sender should retry later; the operator restores the ledger and restarts the service",
+        );
+    }
     let now_ms = crate::Clock::now_ms(&crate::SystemClock);
     let window = s.app.config.server.replay_window;
     let signature = match webhook::authenticate(
@@ -257,6 +273,12 @@ async fn intake(
 
 async fn healthz(State(s): State<Arc<Service>>) -> Response {
     let depth = s.inbox.depth().unwrap_or(0);
+    if let Some(why) = s.ledger_problem() {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "ledger missing", "reason": why, "inbox": depth }),
+        );
+    }
     if s.worker_alive.load(Ordering::SeqCst) {
         reply(
             StatusCode::OK,

@@ -37,19 +37,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-/// Headers must arrive within 10 s: a real sender writes them in one packet;
-/// a client that trickles them (slowloris) holds a connection for no more.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection with no traffic for 60 s is dropped: longer than any event
-/// takes to send or to answer (the answer waits only for one SQLite write).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// At most 512 connections at once: far above what webhook senders open
-/// (a handful each), and well under the default 1024 file descriptors.
-pub const MAX_CONNECTIONS: usize = 512;
+// The defaults (`server.header_read_timeout_secs`, `server.idle_timeout_secs`,
+// `server.max_connections`), and why, are in `crate::limits`.
+use crate::limits::{
+    DEFAULT_HEADER_READ_TIMEOUT as HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT as IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS as MAX_CONNECTIONS,
+};
 
 /// The answer to a connection over the cap, written in one call.
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\nretry-after: 1\r\ncontent-length: 45\r\n\r\n{\"error\":\"too many connections; retry soon\"}\n";
+connection: close\r\nretry-after: 1\r\ncontent-length: 110\r\n\r\n\
+{\"error\":{\"kind\":\"over-capacity\",\"message\":\"too many connections are open\",\"what-to-do\":\"retry in a second\"}}\n";
 
 /// The bounds of the accept loop (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,11 +182,12 @@ async fn refuse_declared_oversize(
         let message = format!(
             "the body is larger than server.max_body_bytes ({cap} bytes); send one event per request or raise the limit"
         );
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({ "error": message })),
-        )
-            .into_response();
+        let body = crate::app::json::error_json(
+            "too-large",
+            &message,
+            "send one event per request, or raise server.max_body_bytes",
+        );
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
     }
     next.run(req).await
 }
@@ -244,5 +243,26 @@ impl AsyncWrite for Tracked {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OVER_CAPACITY;
+
+    #[test]
+    fn the_over_capacity_answer_declares_its_own_length_and_the_error_shape() {
+        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let declared: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(declared, body.len());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["kind"], "over-capacity");
+        assert!(v["error"]["what-to-do"].is_string());
     }
 }

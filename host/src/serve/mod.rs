@@ -16,6 +16,7 @@
 mod http;
 pub mod listener;
 pub mod metrics;
+mod refusal;
 pub mod scheduler;
 pub mod standard_webhooks;
 pub mod webhook;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use crate::Secret;
 use crate::app::{App, CmdResult, Exit, Failure};
 use crate::backends::inbox::Inbox;
+use crate::backends::ledger_guard::LedgerIdentity;
 use metrics::Metrics;
 
 /// How long a deferred inbox event waits (storage trouble, bad settings).
@@ -71,9 +73,17 @@ pub struct Service {
     wake: (Mutex<bool>, Condvar),
     shutdown: AtomicBool,
     worker_alive: AtomicBool,
+    /// The ledger file opened at start, to notice it deleted or replaced.
+    ledger: LedgerIdentity,
 }
 
 impl Service {
+    /// Why the service must not take events now: its ledger file was
+    /// deleted or replaced under it (checked with one `stat`).
+    fn ledger_problem(&self) -> Option<String> {
+        self.ledger.check(&self.app.config.storage_path).err()
+    }
+
     fn notify(&self) {
         let (lock, cv) = &self.wake;
         if let Ok(mut w) = lock.lock() {
@@ -102,7 +112,16 @@ impl Service {
 }
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
-pub fn run(app: App, args: &ServeArgs) -> CmdResult {
+pub fn run(mut app: App, args: &ServeArgs) -> CmdResult {
+    // The only writer of the ledger while it runs: a second `serve` on the
+    // same file refuses to start, naming this one.
+    app.lock_for_writing("serve")?;
+    let ledger = LedgerIdentity::of(&app.config.storage_path).map_err(|e| {
+        Failure::runtime(format!(
+            "the ledger {}: {e}",
+            app.config.storage_path.display()
+        ))
+    })?;
     let secret = app
         .credentials
         .webhook_secret
@@ -140,6 +159,7 @@ pub fn run(app: App, args: &ServeArgs) -> CmdResult {
         wake: (Mutex::new(false), Condvar::new()),
         shutdown: AtomicBool::new(false),
         worker_alive: AtomicBool::new(true),
+        ledger,
     });
     let worker = {
         let s = service.clone();

@@ -11,7 +11,7 @@
 //! prefix (as Standard Webhooks senders hand it out), else the secret's bytes.
 //! Any `v1` entry may match (senders list several while rotating keys); each
 //! is compared in constant time. The timestamp is checked against the same
-//! replay window as the service's own scheme ([`super::webhook::fresh`]).
+//! replay window as the service's own scheme ([`super::refusal::fresh`]).
 //!
 //! Verified here with our own `hmac` + `sha2` and `base64` 0.22 rather than
 //! the `standardwebhooks` crate: that crate fixes its tolerance at 5 minutes
@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::webhook::{Rejection, fresh};
+use super::refusal::{Rejection, fresh};
 use crate::Secret;
 
 /// The message ID header.

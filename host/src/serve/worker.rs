@@ -12,7 +12,11 @@ use crate::app::input;
 use crate::app::{describe_push, describe_sync_error};
 use crate::backends::inbox::{self, Kind};
 
+/// How often the worker looks again at a ledger found gone.
+const LEDGER_RECHECK_MS: i64 = 5_000;
+
 /// The worker: the only caller of the component.
+
 pub(super) fn worker_loop(s: &Service) {
     let clock = s.app.caps.clock.clone();
     let mut plan = Plan::default();
@@ -22,8 +26,20 @@ pub(super) fn worker_loop(s: &Service) {
     let mut nightly_started: Option<Instant> = None;
     // The due instant of the run under way (or of the last one).
     let mut run_due = clock.now_ms();
+    let mut ledger_gone = false;
     while !s.shutdown.load(Ordering::SeqCst) {
         let now = clock.now_ms();
+        // A ledger deleted or replaced under the service: no call is made
+        // (it would write into a file nobody will read again) until the
+        // operator restores it and restarts; intake refuses meanwhile.
+        if let Some(why) = s.ledger_problem() {
+            if !ledger_gone {
+                tracing::error!(reason = %why, "the worker stops calling the component");
+                ledger_gone = true;
+            }
+            s.sleep_until(Some(now + LEDGER_RECHECK_MS));
+            continue;
+        }
         // Inbox events first, in arrival order; a deferred event steps
         // aside until its time, so it never holds back the ones behind it.
         let inbox_wake = match s.inbox.next(now) {

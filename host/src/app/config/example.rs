@@ -76,4 +76,10 @@ max_body_bytes = 65536
 replay_window_secs = 300
 # Retries attempted per drain.
 retry_batch = 50
+# A client that takes longer than this to send a request's head is dropped.
+header_read_timeout_secs = 10
+# A connection that moves no byte for this long is dropped.
+idle_timeout_secs = 60
+# Open connections at most; the next is answered 503 at once.
+max_connections = 512
 "#;

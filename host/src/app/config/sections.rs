@@ -50,6 +50,15 @@ pub struct ServerSection {
     pub replay_window: Duration,
     /// `server.retry_batch`: retries attempted per drain.
     pub retry_batch: u32,
+    /// `server.header_read_timeout_secs`: how long a client may take to
+    /// send a request's head (default 10 s).
+    pub header_read_timeout: Duration,
+    /// `server.idle_timeout_secs`: how long a connection may move no byte
+    /// (default 60 s).
+    pub idle_timeout: Duration,
+    /// `server.max_connections`: open connections at most; the next is
+    /// answered 503 at once (default 512).
+    pub max_connections: usize,
 }
 
 /// A problem with one key of a section: the key and what is wrong, never the
@@ -228,10 +237,34 @@ pub(super) fn server(raw: RawServer) -> Result<ServerSection, KeyProblem> {
         1..=10_000,
         "",
     )?;
+    let header_read = in_range(
+        "server.header_read_timeout_secs",
+        raw.header_read_timeout_secs
+            .unwrap_or(limits::DEFAULT_HEADER_READ_TIMEOUT.as_secs()),
+        1..=300,
+        " seconds",
+    )?;
+    let idle = in_range(
+        "server.idle_timeout_secs",
+        raw.idle_timeout_secs
+            .unwrap_or(limits::DEFAULT_IDLE_TIMEOUT.as_secs()),
+        1..=3600,
+        " seconds",
+    )?;
+    let max_connections = in_range(
+        "server.max_connections",
+        raw.max_connections
+            .unwrap_or(limits::DEFAULT_MAX_CONNECTIONS),
+        1..=65_536,
+        "",
+    )?;
     Ok(ServerSection {
         listen,
         max_body_bytes,
         replay_window: Duration::from_secs(replay),
         retry_batch,
+        header_read_timeout: Duration::from_secs(header_read),
+        idle_timeout: Duration::from_secs(idle),
+        max_connections,
     })
 }
