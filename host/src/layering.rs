@@ -351,9 +351,9 @@ fn the_checker_sees_a_cycle_and_a_layer_break() {
     let e = edges();
     assert!(
         e.contains(&(
-            vec!["serve".into(), "worker".into()],
+            vec!["serve".into(), "events".into()],
             vec!["app".into(), "input".into()]
         )),
-        "serve's worker reads events through app::input"
+        "serve reads its events through app::input"
     );
 }

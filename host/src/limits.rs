@@ -80,3 +80,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// At most 512 connections at once: far above what webhook senders open
 /// (a handful each), and well under the default 1024 file descriptors.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Waiting unsubscribes `serve` hands to the component in one `push-many`
+/// call: one sObject Collections call takes 200 records, so a burst costs
+/// one Salesforce call per 200 events instead of one each.
+pub const DEFAULT_BATCH_MAX: usize = 200;

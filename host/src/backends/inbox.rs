@@ -222,6 +222,65 @@ impl Inbox {
         Ok(earliest.map_or(Next::Empty, Next::WaitUntil))
     }
 
+    /// The due unsubscribes at the head of the inbox, in arrival order, at
+    /// most `max`: the run of unsubscribes that [`Inbox::next`] would hand
+    /// out one by one, ending before the first due re-subscribe (which must
+    /// be taken after them, in its place).
+    pub fn due_unsubscribes(&self, now: i64, max: usize) -> Result<Vec<Event>, StorageError> {
+        let conn = self.conn()?;
+        let err = |e| sql_error(&self.path, e);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, body, attempts, not_before, received_at FROM inbox
+                 WHERE not_before <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![now, max as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, body, attempts, not_before, received_at) = row.map_err(err)?;
+            if Kind::parse(&kind) != Some(Kind::Unsubscribe) {
+                break;
+            }
+            out.push(Event {
+                id,
+                kind: Kind::Unsubscribe,
+                body,
+                attempts,
+                not_before,
+                received_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes handled events, in one transaction.
+    pub fn done_many(&self, ids: &[i64]) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        let err = |e| sql_error(&self.path, e);
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM inbox WHERE id = ?1")
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute(params![id]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     /// Removes a handled event.
     pub fn done(&self, id: i64) -> Result<(), StorageError> {
         self.conn()?

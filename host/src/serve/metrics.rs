@@ -25,6 +25,8 @@ pub struct Metrics {
     pub resubscribes: AtomicU64,
     /// Webhooks accepted.
     pub webhooks_accepted: AtomicU64,
+    /// Batches of waiting unsubscribes pushed in one call (`push-many`).
+    pub batches: AtomicU64,
     /// Webhooks refused, by reason.
     pub webhooks_rejected: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Retries pending (from the last status).
@@ -96,6 +98,12 @@ impl Metrics {
             "counter",
             "Pushes answered with an error or stopped by a trap.",
             &[("", get(&self.push_failures))],
+        );
+        metric(
+            "unsubscribe_sync_push_batches_total",
+            "counter",
+            "Batches of waiting unsubscribes pushed in one component call.",
+            &[("", get(&self.batches))],
         );
         metric(
             "unsubscribe_sync_resubscribes_total",

@@ -13,6 +13,8 @@
 //!   finishes the call it is in (every call is bounded by the deadline; a
 //!   nightly run has checkpointed after each step) and the process exits.
 
+mod batch;
+mod events;
 mod http;
 pub mod listener;
 pub mod metrics;

@@ -5,11 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::events::{handle_event, refresh_from_status, refresh_pending};
 use super::scheduler::{Plan, Work};
 use super::{DEFER_MS, MIN_NIGHTLY_GAP_MS, REPLAN_MS, Service};
 use crate::api;
-use crate::app::input;
-use crate::app::{describe_push, describe_sync_error};
+use crate::app::describe_sync_error;
 use crate::backends::inbox::{self, Kind};
 
 /// How often the worker looks again at a ledger found gone.
@@ -44,7 +44,20 @@ pub(super) fn worker_loop(s: &Service) {
         // aside until its time, so it never holds back the ones behind it.
         let inbox_wake = match s.inbox.next(now) {
             Ok(inbox::Next::Due(ev)) => {
-                handle_event(s, &mut plan, ev, now);
+                // Several unsubscribes waiting go out together; a lone one
+                // (or a re-subscribe) is handled at once, on its own.
+                let batch = match ev.kind {
+                    Kind::Unsubscribe if s.app.config.server.batch_max > 1 => s
+                        .inbox
+                        .due_unsubscribes(now, s.app.config.server.batch_max)
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                if batch.len() > 1 {
+                    super::batch::handle_batch(s, &mut plan, batch, now);
+                } else {
+                    handle_event(s, &mut plan, ev, now);
+                }
                 continue;
             }
             Ok(inbox::Next::WaitUntil(at)) => Some(at),
@@ -202,113 +215,5 @@ fn catch_up_missed_nightly(s: &Service, plan: &mut Plan, now: i64) {
             "a nightly fell due while the service was down; running it now"
         );
         plan.next_nightly = Some(now);
-    }
-}
-
-fn refresh_from_status(s: &Service, plan: &mut Plan) {
-    match s.app.runtime.status(&s.app.caps, s.app.settings()) {
-        Ok(Ok(st)) => {
-            s.metrics
-                .retries_pending
-                .store(st.pending_retries, Ordering::Relaxed);
-            plan.next_retry = st.next_retry_at;
-            if st.nightly_in_progress.is_some() && s.app.settings().sync_enabled {
-                // A run was interrupted (a restart): resume it.
-                plan.nightly_active = true;
-            }
-        }
-        Ok(Err(e)) => tracing::warn!(error = %describe_sync_error(&e), "status failed"),
-        Err(h) => tracing::warn!(error = %h, "status stopped"),
-    }
-}
-
-fn refresh_pending(s: &Service) {
-    if let Ok(Ok(st)) = s.app.runtime.status(&s.app.caps, s.app.settings()) {
-        s.metrics
-            .retries_pending
-            .store(st.pending_retries, Ordering::Relaxed);
-    }
-}
-
-fn handle_event(s: &Service, plan: &mut Plan, ev: inbox::Event, now: i64) {
-    let caps = &s.app.caps;
-    let settings = s.app.settings();
-    // Whether the retry queue may have changed (the pending-retries gauge).
-    let mut queue_changed = false;
-    // The body was checked on arrival; a failure here means it was edited
-    // in the database: dead-letter it.
-    let outcome: Result<Result<String, api::SyncError>, crate::HostError> = match ev.kind {
-        Kind::Unsubscribe => {
-            match input::unsubscribe_from_json(&ev.body, ev.received_at, "webhook") {
-                Ok(e) => s.app.runtime.push(caps, settings, &e).map(|r| {
-                    r.map(|o| {
-                        s.metrics.push_outcome(&o);
-                        if let api::PushOutcome::QueuedForRetry(q) = &o {
-                            plan.retry_at(q.next_attempt_at);
-                            queue_changed = true;
-                        }
-                        format!("{}: {}", e.person_id, describe_push(&o))
-                    })
-                }),
-                Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
-            }
-        }
-        Kind::Resubscribe => {
-            match input::resubscribe_from_json(&ev.body, ev.received_at, "webhook") {
-                Ok(e) => s.app.runtime.resubscribe(caps, settings, &e).map(|r| {
-                    r.map(|o| {
-                        s.metrics.resubscribes.fetch_add(1, Ordering::Relaxed);
-                        // A release drops any queued retry of the person.
-                        queue_changed |= matches!(o, api::ResubscribeOutcome::Released);
-                        format!("{}: {}", e.person_id, crate::app::describe_resubscribe(&o))
-                    })
-                }),
-                Err(e) => Ok(Err(api::SyncError::InvalidEvent(e))),
-            }
-        }
-    };
-    let result = match outcome {
-        Ok(Ok(text)) => {
-            tracing::info!(event = ev.id, "{text}");
-            if queue_changed {
-                refresh_pending(s);
-            }
-            s.inbox.done(ev.id)
-        }
-        // Nothing was recorded and retrying may help: keep it, in order.
-        Ok(Err(e @ (api::SyncError::StorageFailure(_) | api::SyncError::InvalidSettings(_)))) => {
-            s.metrics.push_failures.fetch_add(1, Ordering::Relaxed);
-            let text = describe_sync_error(&e);
-            tracing::error!(event = ev.id, attempts = ev.attempts + 1, error = %text, "event kept for a later attempt");
-            s.inbox.defer(ev.id, &text, now + DEFER_MS)
-        }
-        // The sender must fix it: keep it aside for an operator.
-        Ok(Err(e @ api::SyncError::InvalidEvent(_))) => {
-            s.metrics.push_failures.fetch_add(1, Ordering::Relaxed);
-            s.metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
-            let text = describe_sync_error(&e);
-            tracing::error!(event = ev.id, error = %text, "event refused by the component; moved to the dead letters");
-            s.inbox.dead(ev.id, &text, now)
-        }
-        // Recorded by the component (which holds it and retries or reports
-        // it); the error is Salesforce's side.
-        Ok(Err(e)) => {
-            s.metrics.push_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(event = ev.id, error = %describe_sync_error(&e), "event recorded; not written");
-            refresh_from_status(s, plan);
-            s.inbox.done(ev.id)
-        }
-        // A trap, the deadline or the memory cap: the host keeps serving;
-        // the event is kept aside with the reason.
-        Err(h) => {
-            s.metrics.push_failures.fetch_add(1, Ordering::Relaxed);
-            s.metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(event = ev.id, error = %h, "the component failed on an event; moved to the dead letters");
-            s.inbox.dead(ev.id, &h.to_string(), now)
-        }
-    };
-    if let Err(e) = result {
-        tracing::error!(event = ev.id, error = %e, "cannot update the inbox");
-        s.sleep_until(Some(now + 1_000));
     }
 }

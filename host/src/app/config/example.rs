@@ -76,6 +76,9 @@ max_body_bytes = 65536
 replay_window_secs = 300
 # Retries attempted per drain.
 retry_batch = 50
+# Waiting unsubscribes written together in one call (200 = one Salesforce
+# collections call); 1 writes every event on its own.
+batch_max = 200
 # A client that takes longer than this to send a request's head is dropped.
 header_read_timeout_secs = 10
 # A connection that moves no byte for this long is dropped.

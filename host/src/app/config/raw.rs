@@ -95,6 +95,7 @@ pub(super) struct RawServer {
     pub max_body_bytes: Option<usize>,
     pub replay_window_secs: Option<u64>,
     pub retry_batch: Option<u32>,
+    pub batch_max: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,

@@ -50,6 +50,10 @@ pub struct ServerSection {
     pub replay_window: Duration,
     /// `server.retry_batch`: retries attempted per drain.
     pub retry_batch: u32,
+    /// `server.batch_max`: waiting unsubscribes handed to the component in
+    /// one call (default 200, one sObject Collections call; 1 pushes every
+    /// event on its own, one PATCH each).
+    pub batch_max: usize,
     /// `server.header_read_timeout_secs`: how long a client may take to
     /// send a request's head (default 10 s).
     pub header_read_timeout: Duration,
@@ -258,7 +262,14 @@ pub(super) fn server(raw: RawServer) -> Result<ServerSection, KeyProblem> {
         1..=65_536,
         "",
     )?;
+    let batch_max = in_range(
+        "server.batch_max",
+        raw.batch_max.unwrap_or(limits::DEFAULT_BATCH_MAX),
+        1..=1000,
+        "",
+    )?;
     Ok(ServerSection {
+        batch_max,
         listen,
         max_body_bytes,
         replay_window: Duration::from_secs(replay),
