@@ -84,6 +84,22 @@ pub enum Refused {
     Storage(StorageError),
 }
 
+/// One webhook request to record: what [`Inbox::accept_many`] takes.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    /// What it asks for.
+    pub kind: Kind,
+    /// The event as received (JSON).
+    pub body: String,
+    /// What identifies the request for replay detection (its signature, or
+    /// `whid:` and a Standard Webhooks message ID).
+    pub key: String,
+    /// When it arrived (ms).
+    pub now_ms: i64,
+    /// The replay window (ms).
+    pub window_ms: i64,
+}
+
 /// The inbox (a connection of its own to the storage file).
 pub struct Inbox {
     conn: Mutex<Connection>,
@@ -137,8 +153,36 @@ impl Inbox {
         now_ms: i64,
         window_ms: i64,
     ) -> Result<i64, Refused> {
-        let mut conn = self.conn().map_err(Refused::Storage)?;
-        let err = |e| Refused::Storage(sql_error(&self.path, e));
+        let arrival = Arrival {
+            kind,
+            body: body.to_string(),
+            key: signature.to_string(),
+            now_ms,
+            window_ms,
+        };
+        self.accept_many(std::slice::from_ref(&arrival))
+            .map_err(Refused::Storage)?
+            .pop()
+            .unwrap_or_else(|| {
+                Err(Refused::Storage(StorageError::Unavailable(
+                    "no answer".into(),
+                )))
+            })
+    }
+
+    /// Records many arrivals in ONE transaction (one fsync), each as
+    /// [`Inbox::accept`] records one: a replayed one is refused on its own
+    /// without failing the others. `Err` when the transaction failed:
+    /// nothing of it was recorded.
+    pub fn accept_many(
+        &self,
+        arrivals: &[Arrival],
+    ) -> Result<Vec<Result<i64, Refused>>, StorageError> {
+        let Some(latest) = arrivals.iter().map(|a| (a.now_ms, a.window_ms)).max() else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.conn()?;
+        let err = |e| sql_error(&self.path, e);
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
@@ -146,28 +190,35 @@ impl Inbox {
         // that passes the timestamp check again. Standard Webhooks message
         // IDs (`whid:`) are kept longer: a sender re-signs each retry with a
         // fresh timestamp, over hours.
+        let (now_ms, window_ms) = latest;
         tx.execute(
             "DELETE FROM webhook_seen WHERE seen_at < ?1 AND (signature NOT LIKE 'whid:%' OR seen_at < ?2)",
             params![now_ms - 2 * window_ms, now_ms - REDELIVERY_RETENTION_MS.max(2 * window_ms)],
         )
         .map_err(err)?;
-        let fresh = tx
-            .execute(
-                "INSERT OR IGNORE INTO webhook_seen (signature, seen_at) VALUES (?1, ?2)",
-                params![signature, now_ms],
-            )
-            .map_err(err)?;
-        if fresh == 0 {
-            return Err(Refused::Replay);
+        let mut answers = Vec::with_capacity(arrivals.len());
+        {
+            let mut seen = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO webhook_seen (signature, seen_at) VALUES (?1, ?2)",
+                )
+                .map_err(err)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO inbox (kind, body, received_at) VALUES (?1, ?2, ?3)")
+                .map_err(err)?;
+            for a in arrivals {
+                if seen.execute(params![a.key, a.now_ms]).map_err(err)? == 0 {
+                    answers.push(Err(Refused::Replay));
+                    continue;
+                }
+                insert
+                    .execute(params![a.kind.as_str(), a.body, a.now_ms])
+                    .map_err(err)?;
+                answers.push(Ok(tx.last_insert_rowid()));
+            }
         }
-        tx.execute(
-            "INSERT INTO inbox (kind, body, received_at) VALUES (?1, ?2, ?3)",
-            params![kind.as_str(), body, now_ms],
-        )
-        .map_err(err)?;
-        let id = tx.last_insert_rowid();
         tx.commit().map_err(err)?;
-        Ok(id)
+        Ok(answers)
     }
 
     /// What the worker should do next at `now`: the oldest event that is
@@ -339,6 +390,72 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_arrivals_share_one_transaction_and_a_replay_among_them_is_refused_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("s.db")).unwrap();
+        let arrival = |key: &str, person: &str| Arrival {
+            kind: Kind::Unsubscribe,
+            body: format!("{{\"person_id\":\"{person}\"}}"),
+            key: key.into(),
+            now_ms: 1_000,
+            window_ms: 300_000,
+        };
+        let answers = inbox
+            .accept_many(&[
+                arrival("k1", "a"),
+                arrival("k2", "b"),
+                arrival("k1", "a-again"),
+                arrival("k3", "c"),
+            ])
+            .unwrap();
+        assert!(
+            answers[0].is_ok() && answers[1].is_ok() && answers[3].is_ok(),
+            "{answers:?}"
+        );
+        assert_eq!(answers[2], Err(Refused::Replay));
+        assert_eq!(inbox.depth().unwrap(), 3);
+        // In arrival order, so the worker's batch reads them as sent.
+        let due = inbox.due_unsubscribes(2_000, 10).unwrap();
+        let bodies: Vec<&str> = due.iter().map(|e| e.body.as_str()).collect();
+        assert_eq!(
+            bodies,
+            [
+                "{\"person_id\":\"a\"}",
+                "{\"person_id\":\"b\"}",
+                "{\"person_id\":\"c\"}"
+            ]
+        );
+        inbox.done_many(&[due[0].id, due[2].id]).unwrap();
+        assert_eq!(inbox.depth().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_batch_stops_before_a_resubscribe() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("s.db")).unwrap();
+        for (i, kind) in [
+            Kind::Unsubscribe,
+            Kind::Unsubscribe,
+            Kind::Resubscribe,
+            Kind::Unsubscribe,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            inbox
+                .accept(
+                    kind,
+                    "{\"person_id\":\"p\"}",
+                    &format!("s{i}"),
+                    1_000,
+                    300_000,
+                )
+                .unwrap();
+        }
+        assert_eq!(inbox.due_unsubscribes(2_000, 200).unwrap().len(), 2);
+    }
 
     #[test]
     fn events_come_out_in_order_and_replays_are_refused() {

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use super::{Service, listener, webhook};
 use crate::app::Failure;
 use crate::app::input;
-use crate::backends::inbox::{Kind, Refused};
+use crate::backends::inbox::{Arrival, Kind, Refused};
 
 pub(super) async fn serve_http(
     service: Arc<Service>,
@@ -218,26 +218,27 @@ async fn intake(
     // The arrival time is stored with the event and handed to the component
     // as its `received-at`, which stands in for a missing or implausible
     // `occurred_at` however late the worker gets to the event.
-    let stored = text.to_string();
-    let s2 = s.clone();
-    let key = signature.replay_key.clone();
-    let accepted = tokio::task::spawn_blocking(move || {
-        s2.inbox
-            .accept(kind, &stored, &key, now_ms, window.as_millis() as i64)
-    })
-    .await;
-    match accepted {
-        Ok(Ok(id)) => {
+    // Committed with whatever else arrives meanwhile (group commit): the
+    // answer still waits for the event to be on disk.
+    let arrival = Arrival {
+        kind,
+        body: text.to_string(),
+        key: signature.replay_key.clone(),
+        now_ms,
+        window_ms: window.as_millis() as i64,
+    };
+    match s.intake.accept(arrival).await {
+        Ok(id) => {
             s.metrics.webhooks_accepted.fetch_add(1, Ordering::Relaxed);
             s.notify();
             reply(StatusCode::ACCEPTED, serde_json::json!({ "accepted": id }))
         }
         // A sender retries a Standard Webhook until it gets a 2xx.
-        Ok(Err(Refused::Replay)) if let webhook::Scheme::Standard { id } = &signature.scheme => {
+        Err(Refused::Replay) if let webhook::Scheme::Standard { id } = &signature.scheme => {
             s.metrics.rejected("redelivered");
             reply(StatusCode::OK, serde_json::json!({ "duplicate": id }))
         }
-        Ok(Err(Refused::Replay)) => {
+        Err(Refused::Replay) => {
             s.metrics.rejected("replayed");
             tracing::warn!("webhook refused: replayed");
             reply(
@@ -249,7 +250,7 @@ async fn intake(
                 ),
             )
         }
-        Ok(Err(Refused::Storage(e))) => {
+        Err(Refused::Storage(e)) => {
             tracing::error!(error = %e, "cannot record a webhook event");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -260,14 +261,6 @@ async fn intake(
                 ),
             )
         }
-        Err(e) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            error_body(
-                "internal",
-                &e.to_string(),
-                "retry; report it if it persists",
-            ),
-        ),
     }
 }
 

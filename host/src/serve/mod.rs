@@ -15,6 +15,7 @@
 
 mod batch;
 mod events;
+mod group_commit;
 mod http;
 pub mod listener;
 pub mod metrics;
@@ -33,6 +34,7 @@ use crate::Secret;
 use crate::app::{App, CmdResult, Exit, Failure};
 use crate::backends::inbox::Inbox;
 use crate::backends::ledger_guard::LedgerIdentity;
+use group_commit::GroupCommit;
 use metrics::Metrics;
 
 /// How long a deferred inbox event waits (storage trouble, bad settings).
@@ -69,7 +71,9 @@ pub struct ServeArgs {
 /// The service's shared state.
 pub struct Service {
     app: App,
-    inbox: Inbox,
+    inbox: Arc<Inbox>,
+    /// Records webhook events, committing concurrent ones together.
+    intake: GroupCommit,
     metrics: Metrics,
     secret: Secret,
     wake: (Mutex<bool>, Condvar),
@@ -138,7 +142,9 @@ pub fn run(mut app: App, args: &ServeArgs) -> CmdResult {
     if let Some(why) = &app.org_missing {
         tracing::warn!("{why}; events are recorded and queued until credentials are set");
     }
-    let inbox = Inbox::open(&app.config.storage_path)?;
+    let inbox = Arc::new(Inbox::open(&app.config.storage_path)?);
+    let intake = GroupCommit::start(inbox.clone())
+        .map_err(|e| Failure::runtime(format!("starting the intake: {e}")))?;
     // Bound before anything else starts (the worker would plan and log the
     // nightly): an address in use fails here, naming what set it.
     let (listen, set_by) = match args.listen {
@@ -156,6 +162,7 @@ pub fn run(mut app: App, args: &ServeArgs) -> CmdResult {
     let service = Arc::new(Service {
         app,
         inbox,
+        intake,
         metrics: Metrics::default(),
         secret,
         wake: (Mutex::new(false), Condvar::new()),
