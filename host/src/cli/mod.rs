@@ -5,6 +5,7 @@
 //! selected field missing or read-only, the sync disabled for `nightly`); 4
 //! not found (`audit` of a person the ledger does not hold).
 
+mod artifacts;
 mod audit;
 #[cfg(feature = "emulator")]
 mod bench;
@@ -85,6 +86,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Write a commented example config file.
     Init(init::InitArgs),
+    /// The embedded component: `component export DIR` writes it with its WIT package.
+    Component(artifacts::ComponentArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(artifacts::CompletionsArgs),
+    /// Print the man page (roff), generated from this command line.
+    Man,
     /// Record one unsubscribe and write it to Salesforce at once.
     Push(push::PushArgs),
     /// Release a person's unsubscribe (writes nothing to Salesforce).
@@ -178,6 +185,9 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> CmdResult {
     match &cli.command {
         Command::Init(a) => init::run(&cli, a),
+        Command::Component(a) => artifacts::component(a),
+        Command::Completions(a) => artifacts::completions(a),
+        Command::Man => artifacts::man(),
         Command::Push(a) => push::run_push(&cli, a),
         Command::Resubscribe(a) => push::run_resubscribe(&cli, a),
         Command::Import(a) => import::run(&cli, a),
