@@ -164,8 +164,15 @@ pub fn describe_sync_error(e: &api::SyncError) -> String {
 pub fn sync_error_exit(e: &api::SyncError) -> Exit {
     use api::SyncError as E;
     match e {
-        E::InvalidSettings(_) | E::InvalidEvent(_) | E::InvalidSalesforceId(_) => Exit::Usage,
-        E::FieldNotInstalled(_) | E::FieldNotWritable(_) | E::AuthFailed(_) => Exit::Requirement,
+        // Nothing was recorded: the command line or the sender must change.
+        E::InvalidSettings(_) | E::InvalidEvent(_) => Exit::Usage,
+        // The unsubscribe was recorded, but it cannot be written until a
+        // requirement holds (a valid ID, the field, the credentials): not
+        // a usage error, which would say nothing was done.
+        E::InvalidSalesforceId(_)
+        | E::FieldNotInstalled(_)
+        | E::FieldNotWritable(_)
+        | E::AuthFailed(_) => Exit::Requirement,
         _ => Exit::Runtime,
     }
 }

@@ -43,7 +43,8 @@ Exit codes:
   1  runtime failure (the org or the network failed, a component trap, storage)
   2  usage or config error
   3  a requirement failed (check found a problem, the org rejected the
-     credentials, a selected field is missing or read-only, sync disabled)
+     credentials, a selected field is missing or read-only, sync disabled,
+     an unsubscribe recorded with a malformed Salesforce ID)
   4  not found (audit of a person the ledger does not hold)
 With --json, an error is printed on stdout as
   {\"error\": {\"kind\": ..., \"message\": ..., \"what-to-do\": ...}}";
