@@ -37,7 +37,7 @@ pub fn check(settings: &Settings, ports: Ports<'_>) -> Result<CheckReport, SyncE
     items.push(if settings.sync_enabled {
         pass(Requirement::SyncEnabled, "sync", "the unsubscribe sync is enabled; the nightly runs".into())
     } else {
-        let e = SettingsProblem::new("sync-enabled", "the unsubscribe sync is disabled");
+        let e = SettingsProblem::error("sync-enabled", "the unsubscribe sync is disabled");
         fail(
             Requirement::SyncEnabled,
             "sync",

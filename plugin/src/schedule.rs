@@ -26,13 +26,13 @@ pub fn validate(schedule: &Schedule) -> Result<(), SyncError> {
 pub fn next_nightly(schedule: &Schedule, after: Timestamp) -> Result<Timestamp, SyncError> {
     let tz = parse(schedule)?;
     if !(EARLIEST..=LATEST).contains(&after) {
-        return Err(SettingsProblem::new(
+        return Err(SettingsProblem::error(
             "after",
             format!("instant {after} ms is outside 1800-01-01 to 9999-01-01"),
         ));
     }
     let after_utc = DateTime::<Utc>::from_timestamp_millis(after).ok_or_else(|| {
-        SettingsProblem::new(
+        SettingsProblem::error(
             "after",
             format!("instant {after} ms is outside the supported range"),
         )
@@ -85,13 +85,13 @@ fn first_instant_at_or_after(tz: &Tz, naive: NaiveDateTime) -> Timestamp {
 
 fn parse(schedule: &Schedule) -> Result<Tz, SyncError> {
     if schedule.hour > 23 {
-        return Err(SettingsProblem::new("schedule.hour", "must be 0 to 23"));
+        return Err(SettingsProblem::error("schedule.hour", "must be 0 to 23"));
     }
     if schedule.minute > 59 {
-        return Err(SettingsProblem::new("schedule.minute", "must be 0 to 59"));
+        return Err(SettingsProblem::error("schedule.minute", "must be 0 to 59"));
     }
     schedule.time_zone.parse::<Tz>().map_err(|_| {
-        SettingsProblem::new(
+        SettingsProblem::error(
             "schedule.time-zone",
             "is not an IANA time zone name such as America/Los_Angeles",
         )

@@ -20,10 +20,10 @@ pub fn validate(settings: &Settings) -> Result<(), SyncError> {
     if let Some(field) = &settings.sales_opt_out_field
         && let Err(why) = check_custom_field_name(field)
     {
-        return Err(SettingsProblem::new("sales-opt-out-field", why));
+        return Err(SettingsProblem::error("sales-opt-out-field", why));
     }
     if settings.sync_enabled && !settings.email_opt_out && settings.sales_opt_out_field.is_none() {
-        return Err(SettingsProblem::new(
+        return Err(SettingsProblem::error(
             "email-opt-out",
             "no opt-out field selected: with the sync enabled, select email-opt-out \
              (HasOptedOutOfEmail), a sales-opt-out-field, or both",
@@ -33,13 +33,13 @@ pub fn validate(settings: &Settings) -> Result<(), SyncError> {
     if let Some(pct) = settings.budget.max_percent_of_remaining
         && !(1..=100).contains(&pct)
     {
-        return Err(SettingsProblem::new(
+        return Err(SettingsProblem::error(
             "budget.max-percent-of-remaining",
             "must be 1 to 100",
         ));
     }
     if settings.budget.max_calls == Some(0) {
-        return Err(SettingsProblem::new(
+        return Err(SettingsProblem::error(
             "budget.max-calls",
             "is 0: the nightly could never run; omit it for no cap",
         ));
@@ -51,7 +51,7 @@ pub fn validate(settings: &Settings) -> Result<(), SyncError> {
 /// are whole numbers written with `.0`; `62.1` does not exist.
 pub fn api_version_number(version: &str) -> Result<u32, SyncError> {
     let bad = || {
-        SettingsProblem::new(
+        SettingsProblem::error(
             "api-version",
             format!("must look like \"62.0\" and be {MIN_API_VERSION}.0 or later"),
         )

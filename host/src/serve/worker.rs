@@ -16,7 +16,6 @@ use crate::backends::inbox::{self, Kind};
 const LEDGER_RECHECK_MS: i64 = 5_000;
 
 /// The worker: the only caller of the component.
-
 pub(super) fn worker_loop(s: &Service) {
     let clock = s.app.caps.clock.clone();
     let mut plan = Plan::default();

@@ -223,8 +223,8 @@ pub struct SettingsProblem {
 }
 
 impl SettingsProblem {
-    /// A problem with `setting`.
-    pub fn new(setting: &str, reason: impl Into<String>) -> SyncError {
+    /// The `invalid-settings` error for a problem with `setting`.
+    pub fn error(setting: &str, reason: impl Into<String>) -> SyncError {
         SyncError::InvalidSettings(SettingsProblem {
             setting: setting.to_string(),
             reason: reason.into(),

@@ -113,7 +113,7 @@ pub(crate) fn take_decisions(
     record_unwritable(state, decided.unwritable, ops, ports)?;
     for (entry, target) in decided.already {
         let owed = state.owed_for(target.object);
-        if state.fields_for(target.object).len() > 0 {
+        if !state.fields_for(target.object).is_empty() {
             state.counts.already += 1;
         }
         if !owed.is_empty() {
