@@ -2,7 +2,7 @@
 //!
 //! - `POST /v1/unsubscribes` and `POST /v1/resubscribes` take one event as
 //!   JSON (as `push`/`resubscribe` do), signed (see [`webhook`]). A valid
-//!   event is recorded in the [`inbox`] before the answer (202); the worker
+//!   event is recorded in the [inbox](crate::backends::inbox) before the answer (202); the worker
 //!   then hands it to the component at once.
 //! - `GET /healthz`, `GET /metrics` (Prometheus text).
 //! - The worker thread is the only caller of the component, so calls that
@@ -19,7 +19,7 @@ mod group_commit;
 mod http;
 pub mod listener;
 pub mod metrics;
-mod refusal;
+pub mod refusal;
 pub mod scheduler;
 pub mod standard_webhooks;
 pub mod webhook;

@@ -26,7 +26,7 @@ pub enum Rejection {
 
 /// The timestamp as seconds if it is within the replay window of `now_secs`
 /// (either way): the one window check of both schemes.
-pub(crate) fn fresh(timestamp: &str, now_secs: i64, window_secs: u64) -> Result<i64, Rejection> {
+pub fn fresh(timestamp: &str, now_secs: i64, window_secs: u64) -> Result<i64, Rejection> {
     let ts: i64 = timestamp
         .trim()
         .parse()
