@@ -239,7 +239,7 @@ fn iteration(seed: u64, figures: &mut Figures) {
                 // A later run starts afresh.
                 interrupted_run = None;
                 let status = nightly::status_json(crashed.dir.path());
-                last_finished = status["ledger"]["last_report"]["run_id"]
+                last_finished = status["ledger"]["last-report"]["run-id"]
                     .as_str()
                     .map(str::to_string);
             }
@@ -256,7 +256,7 @@ fn iteration(seed: u64, figures: &mut Figures) {
     }
     let status = nightly::status_json(crashed.dir.path());
     assert!(
-        status["ledger"]["nightly_in_progress"].is_null(),
+        status["ledger"]["nightly-in-progress"].is_null(),
         "seed {seed:#x}: {status}"
     );
 

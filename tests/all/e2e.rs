@@ -53,7 +53,8 @@ fn push_and_nightly_end_to_end_against_the_emulator() {
         dir.path(),
         &format!("{{\"person_id\":\"p-a\",\"salesforce_id\":\"{LEAD_A}\"}}"),
     );
-    assert_eq!(v["Written"]["target"]["id"], LEAD_A, "{v}");
+    assert_eq!(v["outcome"], "written", "{v}");
+    assert_eq!(v["target"]["id"], LEAD_A, "{v}");
     let a = emu.record(LEAD_A).unwrap();
     assert!(
         a.has_opted_out_of_email && a.checkbox("Sales_Opt_Out__c") == Some(true),
@@ -65,13 +66,17 @@ fn push_and_nightly_end_to_end_against_the_emulator() {
         dir.path(),
         &format!("{{\"person_id\":\"p-c\",\"salesforce_id\":\"{LEAD_CONVERTED}\"}}"),
     );
-    assert_eq!(v["Written"]["target"]["id"], CONTACT_B, "{v}");
+    assert_eq!(v["outcome"], "written", "{v}");
+    assert_eq!(v["target"]["id"], CONTACT_B, "{v}");
     assert!(emu.record(CONTACT_B).unwrap().has_opted_out_of_email);
     assert!(!emu.record(LEAD_CONVERTED).unwrap().has_opted_out_of_email);
 
     // Without a Salesforce ID: held, skipped.
     let v = push(dir.path(), "{\"person_id\":\"p-none\"}");
-    assert_eq!(v, serde_json::json!("SkippedNoSalesforceId"));
+    assert_eq!(
+        v,
+        serde_json::json!({"outcome": "skipped-no-salesforce-id"})
+    );
 
     // Imported (not pushed), and a field unchecked behind the sync's back.
     std::fs::write(dir.path().join("more.jsonl"), format!("{{\"person_id\":\"p-b\",\"salesforce_id\":\"{LEAD_B}\"}}\n{{\"person_id\":\"p-d\",\"salesforce_id\":\"{CONTACT_A}\"}}\n")).unwrap();
@@ -90,7 +95,7 @@ fn push_and_nightly_end_to_end_against_the_emulator() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(dry["report"]["dry_run"], true, "{dry:#}");
+    assert_eq!(dry["dry-run"], true, "{dry:#}");
     assert_eq!(
         emu.call_counts().records_written,
         writes_before,
@@ -104,12 +109,13 @@ fn push_and_nightly_end_to_end_against_the_emulator() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = &v["report"];
+    // The report itself, its lines in `items`.
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["held"], 5, "{r:#}");
+    assert!(r.get("report").is_none(), "{r:#}");
     assert_eq!(r["written"], 2, "{r:#}");
     assert_eq!(r["reasserted"], 1, "{r:#}");
-    assert_eq!(r["skipped_no_salesforce_id"], 1, "{r:#}");
+    assert_eq!(r["skipped-no-salesforce-id"], 1, "{r:#}");
     assert_eq!(r["failed"], 0, "{r:#}");
     assert!(r["stopped"].is_null(), "{r:#}");
     for id in [LEAD_A, LEAD_B, CONTACT_A, CONTACT_B] {

@@ -14,6 +14,7 @@ mod e2e;
 mod every_optout_lands;
 mod hostile;
 mod http_client;
+mod json_interface;
 mod listener;
 mod one_writer;
 mod sandbox;

@@ -146,7 +146,7 @@ fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, 
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["ledger"]["held"], N as u64, "{status}");
     assert!(
-        status["ledger"]["nightly_in_progress"].is_null(),
+        status["ledger"]["nightly-in-progress"].is_null(),
         "{status}"
     );
     // A second run finds nothing to write.
@@ -156,8 +156,8 @@ fn resume_after_kills(bulk_threshold: u32, bulk_delay_ms: u64, latency_ms: u64, 
         .unwrap();
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-    assert_eq!(report["report"]["already_opted_out"], N as u64, "{report}");
-    assert_eq!(report["report"]["written"], 0, "{report}");
+    assert_eq!(report["already-opted-out"], N as u64, "{report}");
+    assert_eq!(report["written"], 0, "{report}");
 }
 
 #[test]
@@ -200,14 +200,14 @@ fn a_budget_stop_keeps_its_place_and_later_calls_finish_the_run() {
             .args(["nightly", "--json"])
             .output()
             .unwrap();
-        let v: serde_json::Value =
+        let report: serde_json::Value =
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-        let report = v["report"].clone();
         if report["stopped"].is_null() {
             assert_eq!(out.status.code(), Some(0), "{}", text(&out));
             break report;
         }
-        assert!(report["stopped"]["Budget"].is_string(), "{report}");
+        assert_eq!(report["stopped"]["kind"], "budget", "{report}");
+        assert!(report["stopped"]["value"].is_string(), "{report}");
         // Stopped runs say so with a distinct exit code, and keep their place.
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         let st = with_creds(dir.path())
@@ -216,7 +216,7 @@ fn a_budget_stop_keeps_its_place_and_later_calls_finish_the_run() {
             .unwrap();
         let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
         assert_eq!(
-            st["ledger"]["nightly_in_progress"]["run_id"], report["run_id"],
+            st["ledger"]["nightly-in-progress"]["run-id"], report["run-id"],
             "{st}"
         );
         stops += 1;
@@ -232,7 +232,7 @@ fn a_budget_stop_keeps_its_place_and_later_calls_finish_the_run() {
     assert_eq!(opted_out(&emu), N as u64);
     assert_eq!(written(&emu), N as u64 - already);
     assert_eq!(
-        report["written"].as_u64().unwrap() + report["already_opted_out"].as_u64().unwrap(),
+        report["written"].as_u64().unwrap() + report["already-opted-out"].as_u64().unwrap(),
         N as u64,
         "{report}"
     );

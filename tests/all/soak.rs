@@ -272,7 +272,7 @@ fn soak(seed: u64, unsubscribes: usize, resubscribes: usize, last: LastNightly) 
 
     // 4. Retries the nightly runs queued (lock errors) are drained by serve.
     let status = nightly::status_json(dir.path());
-    let pending = status["ledger"]["pending_retries"].as_u64().unwrap();
+    let pending = status["ledger"]["pending-retries"].as_u64().unwrap();
     eprintln!("soak: {pending} retries pending after the nightly runs");
     if last == LastNightly::LocksOver {
         assert_eq!(pending, 0, "the last nightly left retries queued");
@@ -392,14 +392,14 @@ fn check(
     let ledger = &status["ledger"];
     assert_eq!(ledger["held"], held.len() as u64, "{ledger}");
     assert_eq!(
-        ledger["held_without_salesforce_id"],
+        ledger["held-without-salesforce-id"],
         no_id.len() as u64,
         "{ledger}"
     );
     assert_eq!(ledger["failed"], permanent.len() as u64, "{ledger}");
-    assert_eq!(ledger["pending_retries"], 0, "{ledger}");
-    assert!(ledger["nightly_in_progress"].is_null(), "{ledger}");
-    assert_eq!(status["storage"]["serve_inbox"], 0);
+    assert_eq!(ledger["pending-retries"], 0, "{ledger}");
+    assert!(ledger["nightly-in-progress"].is_null(), "{ledger}");
+    assert_eq!(status["storage"]["serve-inbox"], 0);
 
     // Both nightly reports, line by line.
     for (n, run) in runs.iter().enumerate() {
@@ -652,7 +652,7 @@ fn check(
                 .output()
                 .unwrap();
             assert_eq!(out.status.code(), Some(0));
-            let trail: api::AuditTrail = serde_json::from_slice(&out.stdout).unwrap();
+            let trail: api::AuditTrail = crate::support::shape::from_slice(&out.stdout).unwrap();
             assert_eq!(Some(trail), ledger.audit(&p.id));
         }
     }

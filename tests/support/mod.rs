@@ -10,6 +10,7 @@ pub mod nightly;
 pub mod rng;
 pub mod scenario;
 pub mod serve;
+pub mod shape;
 pub mod webhooks;
 
 use std::path::PathBuf;

@@ -10,13 +10,6 @@ use unsubscribe_sync::api;
 
 use super::cli::text;
 
-/// `nightly --json`: the report and all its lines.
-#[derive(serde::Deserialize)]
-struct FullReport {
-    report: api::NightlyReport,
-    items: Vec<api::ReportItem>,
-}
-
 /// A run that ended.
 pub struct Finished {
     /// The exit code (0: finished, not stopped).
@@ -37,12 +30,14 @@ pub fn run_json(dir: &Path) -> Finished {
         .output()
         .expect("nightly runs");
     let elapsed = started.elapsed();
-    let full: FullReport = serde_json::from_slice(&out.stdout)
+    // The report once, with every line of the run in `items`.
+    let mut report: api::NightlyReport = super::shape::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("nightly --json: {e}\n{}", text(&out)));
+    let items = std::mem::take(&mut report.items);
     Finished {
         code: out.status.code(),
-        report: full.report,
-        items: full.items,
+        report,
+        items,
         elapsed,
     }
 }
@@ -107,14 +102,14 @@ pub fn run_killed_when(dir: &Path, limit: Duration, mut due: impl FnMut() -> boo
     child.kill().expect("SIGKILL");
     child.wait().expect("reaping nightly");
     let status = status_json(dir);
-    let p = &status["ledger"]["nightly_in_progress"];
+    let p = &status["ledger"]["nightly-in-progress"];
     Kill::Interrupted {
         progress: p["done"].as_u64().map(|done| Progress {
-            run_id: p["run_id"].as_str().unwrap_or("").to_string(),
+            run_id: p["run-id"].as_str().unwrap_or("").to_string(),
             done,
             stage: p["stage"].as_str().unwrap_or("").to_string(),
         }),
-        last_report: status["ledger"]["last_report"]["run_id"]
+        last_report: status["ledger"]["last-report"]["run-id"]
             .as_str()
             .map(str::to_string),
     }

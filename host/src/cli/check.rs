@@ -227,8 +227,17 @@ pub fn run(cli: &Cli, args: &CheckArgs) -> CmdResult {
     };
     let passed = found.iter().all(|f| f.passed);
     if args.json {
+        // A requirement by its WIT enum case (`api-budget`), not its label.
+        let mut items = shaped(&found)?;
+        for item in items.as_array_mut().into_iter().flatten() {
+            if let Some(r) = item.get_mut("requirement")
+                && let Some(label) = r.as_str()
+            {
+                *r = serde_json::Value::String(label.to_ascii_lowercase().replace(' ', "-"));
+            }
+        }
         print_json(
-            &serde_json::json!({ "passed": passed, "items": shaped(&found)?, "wrote-nothing": true }),
+            &serde_json::json!({ "passed": passed, "items": items, "wrote-nothing": true }),
         )?;
     } else {
         print!("{}", render(&found));

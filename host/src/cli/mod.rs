@@ -164,6 +164,22 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            // A command line clap refuses (an argument not UTF-8, say) with
+            // `--json` among the arguments: the documented error object on
+            // stdout, as for every other error.
+            if e.use_stderr() && json_in_raw_args() {
+                let text = e.render().to_string();
+                let message = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                let failure = Failure::usage(message).with_advice(
+                    "correct the command line; `unsubscribe-sync help <command>` shows its options",
+                );
+                println!("{}", failure.to_json());
+                return ExitCode::from(failure.exit.code());
+            }
             // clap prints help/version to stdout (exit 0) and usage errors to
             // stderr (exit 2).
             let _ = e.print();
@@ -180,6 +196,15 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit.code())
+}
+
+/// Whether `--json` is among the raw arguments (before any `--`), for the
+/// command lines clap could not parse.
+fn json_in_raw_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Runs a parsed command line.
