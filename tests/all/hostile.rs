@@ -1696,8 +1696,10 @@ fn check_answer(entry: Entry, handling: &Handling, answer: &Answer) -> Result<()
             let stderr = String::from_utf8_lossy(&out.stderr);
             if r.invalid_id.is_some() {
                 ensure!(
-                    out.status.code() == Some(2),
-                    "expected exit 2 (recorded without an ID)"
+                    // Recorded, not written until a valid ID comes: a
+                    // requirement (3), not a usage error (2: nothing done).
+                    out.status.code() == Some(3),
+                    "expected exit 3 (recorded without an ID)"
                 );
                 // With --json, the error object on stdout says it.
                 let message = usage_error_message(out)?;
