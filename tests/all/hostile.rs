@@ -1628,6 +1628,11 @@ fn diff_keys(before: &Ledger, after: &Ledger) -> Vec<String> {
 /// printed on stdout: exactly `{"error": {"kind": "usage", "message",
 /// "what-to-do"}}`.
 fn usage_error_message(out: &std::process::Output) -> Result<String, String> {
+    error_message(out, "usage")
+}
+
+/// The message of the documented `--json` error object of `kind` on stdout.
+fn error_message(out: &std::process::Output, kind: &str) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "stdout is not the JSON error object ({e}): {}",
@@ -1640,9 +1645,9 @@ fn usage_error_message(out: &std::process::Output) -> Result<String, String> {
     ensure!(
         v.as_object().map(|o| o.len()) == Some(1)
             && keys == ["kind", "message", "what-to-do"]
-            && error["kind"] == "usage"
+            && error["kind"] == kind
             && error["what-to-do"].is_string(),
-        "not the documented usage error: {v}"
+        "not the documented {kind} error: {v}"
     );
     Ok(error["message"].as_str().unwrap_or("").to_string())
 }
@@ -1702,7 +1707,7 @@ fn check_answer(entry: Entry, handling: &Handling, answer: &Answer) -> Result<()
                     "expected exit 3 (recorded without an ID)"
                 );
                 // With --json, the error object on stdout says it.
-                let message = usage_error_message(out)?;
+                let message = error_message(out, "requirement")?;
                 ensure!(
                     message.contains("invalid Salesforce ID")
                         && message.contains("recorded without an ID"),

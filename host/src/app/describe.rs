@@ -177,6 +177,19 @@ pub fn sync_error_exit(e: &api::SyncError) -> Exit {
     }
 }
 
+/// What to do about a component error, where the exit status's general
+/// advice would mislead.
+fn sync_error_advice(e: &api::SyncError) -> Option<&'static str> {
+    match e {
+        api::SyncError::InvalidSalesforceId(_) => Some(
+            "send the event again with the person's Lead (00Q...) or Contact (003...) ID of 15 or 18 \
+             characters; the unsubscribe is held meanwhile and the nightly reports it",
+        ),
+        api::SyncError::InvalidEvent(_) => Some("correct the event; it was not recorded"),
+        _ => None,
+    }
+}
+
 /// Unwraps a call's two layers: a host error is a runtime failure; a
 /// component error maps to its exit status.
 pub fn answer<T>(r: Result<Result<T, api::SyncError>, HostError>) -> Result<T, Failure> {
@@ -185,7 +198,7 @@ pub fn answer<T>(r: Result<Result<T, api::SyncError>, HostError>) -> Result<T, F
         Ok(Err(e)) => Err(Failure {
             exit: sync_error_exit(&e),
             message: describe_sync_error(&e),
-            what_to_do: None,
+            what_to_do: sync_error_advice(&e).map(str::to_string),
         }),
         Err(h) => Err(h.into()),
     }
