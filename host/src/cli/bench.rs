@@ -28,6 +28,7 @@ impl BenchArgs {
         match &self.which {
             Which::Push(a) => a.json,
             Which::Nightly(a) => a.json,
+            Which::Burst(a) => a.json,
         }
     }
 }
@@ -49,6 +50,12 @@ and instantiates it for every push: far slower, so it is sampled fewer times. Bu
         after_help = "Starts the bundled emulator as a separate process on loopback with N synthetic persons (a fraction F already opted out), loads N held unsubscribes into a fresh SQLite ledger, runs the nightly to the end, and reports wall time, Salesforce API calls by kind (as the emulator counted them), records written, this process's peak RSS and the component's peak memory; then times one PATCH per unsubscribe on a sample and extrapolates to N. Verifies in the emulator that every record is opted out and that exactly the records not yet opted out were written. Build with --release."
     )]
     Nightly(super::bench_nightly::NightlyBench),
+    /// A burst of signed unsubscribes through `serve` against the emulator
+    /// with real latency, batched side by side with one PATCH per event.
+    #[command(
+        after_help = "For each path (server.batch_max = 200, then 1): starts the bundled emulator as a separate process with --latency-ms added to every API call and N + 1 synthetic persons, and `serve` (this executable) as another with a fresh config, ledger and webhook secret; sends N signed unsubscribes from C keep-alive connections, timing each request; polls the emulator until every record is opted out; then times one lone event on the quiet system until its record is opted out. Reports the time from the first request until all are opted out, API calls by kind (as the emulator counted them), accepted events per second, p50 and p99 request latency and the lone event's latency, side by side with the ratios. The old path runs on --old-events and is extrapolated linearly to N. Verifies that every request was answered 202 and every record opted out. Build with --release."
+    )]
+    Burst(super::bench_burst::BurstBench),
 }
 
 /// Arguments of `bench push`.
@@ -82,7 +89,8 @@ pub struct Series {
     pub mean_us: f64,
 }
 
-fn series(name: &str, mut d: Vec<Duration>) -> Series {
+/// Median, p90, p99 and mean of `d` (sorted here).
+pub(super) fn series(name: &str, mut d: Vec<Duration>) -> Series {
     d.sort();
     let us = |x: Duration| x.as_secs_f64() * 1e6;
     let pick = |q: f64| us(d[((d.len() as f64 - 1.0) * q).round() as usize]);
@@ -132,6 +140,7 @@ pub fn run(cli: &Cli, args: &BenchArgs) -> CmdResult {
     match &args.which {
         Which::Push(p) => push(cli, p),
         Which::Nightly(n) => super::bench_nightly::run(cli, n),
+        Which::Burst(b) => super::bench_burst::run(cli, b),
     }
 }
 

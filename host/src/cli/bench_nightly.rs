@@ -5,8 +5,6 @@
 //! in the emulator is verified (every record opted out, and exactly the
 //! records that were not yet opted out written).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +13,7 @@ use serde_json::Value;
 use sf_emulator::{SObject, synthetic_id, synthetic_lead_count};
 
 use super::Cli;
+use super::bench_emulator::{EmulatorProcess, calls_by_kind};
 use super::output::{Table, print_json};
 use crate::app::{CmdResult, Exit, Failure};
 use crate::{
@@ -40,84 +39,6 @@ pub struct NightlyBench {
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// The emulator as a child process; killed when dropped.
-struct EmulatorProcess {
-    child: Child,
-    _stdin: ChildStdin,
-    base_url: String,
-}
-
-impl EmulatorProcess {
-    fn start(records: usize, fraction: f64) -> Result<Self, Failure> {
-        let exe = std::env::current_exe()
-            .map_err(|e| Failure::runtime(format!("cannot find this executable: {e}")))?;
-        let mut child = Command::new(exe)
-            .args([
-                "emulator",
-                "--synthetic",
-                &records.to_string(),
-                "--opted-out-fraction",
-                &fraction.to_string(),
-                "--daily-api-limit",
-                "1000000",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Failure::runtime(format!("cannot start the emulator process: {e}")))?;
-        let stdin = child.stdin.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .map_err(|e| Failure::runtime(format!("the emulator process did not start: {e}")))?;
-        let base_url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .ok_or_else(|| Failure::runtime(format!("the emulator process said {line:?}")))?
-            .to_string();
-        Ok(EmulatorProcess {
-            child,
-            _stdin: stdin,
-            base_url,
-        })
-    }
-
-    fn admin(&self, method: &str, path: &str) -> Result<Value, Failure> {
-        let url = format!("{}/__admin/{path}", self.base_url);
-        let agent = ureq::Agent::new_with_defaults();
-        let response = match method {
-            "POST" => agent.post(&url).send_empty(),
-            _ => agent.get(&url).call(),
-        };
-        let text = response
-            .map_err(|e| Failure::runtime(format!("emulator admin {path}: {e}")))?
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| Failure::runtime(format!("emulator admin {path}: {e}")))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Failure::runtime(format!("emulator admin {path}: {e}")))
-    }
-
-    fn count(&self, what: &str, object: &str) -> Result<u64, Failure> {
-        let v = self.admin("GET", &format!("{what}?object={object}"))?;
-        v["count"]
-            .as_u64()
-            .ok_or_else(|| Failure::runtime(format!("emulator {what}: {v}")))
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One strategy's figures.
@@ -213,25 +134,6 @@ fn events(records: usize) -> impl Iterator<Item = api::UnsubscribeEvent> {
     })
 }
 
-/// The calls that count against the org's daily limit, and the non-zero
-/// counts by kind (the emulator's `/__admin/calls`).
-fn calls_by_kind(calls: &Value) -> (u64, Value) {
-    let total = calls["total_api_calls"].as_u64().unwrap_or(0);
-    let kinds: serde_json::Map<String, Value> = calls
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(k, v)| {
-                    !matches!(k.as_str(), "total_api_calls" | "records_written")
-                        && v.as_u64().is_some_and(|n| n > 0)
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    (total, Value::Object(kinds))
-}
-
 /// Runs `bench nightly`.
 pub fn run(cli: &Cli, args: &NightlyBench) -> CmdResult {
     if args.records == 0 || !(0.0..=1.0).contains(&args.already_opted_out) {
@@ -255,7 +157,7 @@ pub fn run(cli: &Cli, args: &NightlyBench) -> CmdResult {
         args.records,
         args.already_opted_out * 100.0
     ));
-    let emulator = EmulatorProcess::start(args.records, args.already_opted_out)?;
+    let emulator = EmulatorProcess::start(args.records, args.already_opted_out, 0)?;
     let already = emulator.count("opted-out-count", "Lead")?
         + emulator.count("opted-out-count", "Contact")?;
     let storage = Arc::new(

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use sf_emulator::{Emulator, EmulatorConfig, OrgSeed, synthetic_org};
+use sf_emulator::{Emulator, EmulatorConfig, FaultConfig, OrgSeed, synthetic_org};
 
 use crate::app::{CmdResult, Exit, Failure};
 
@@ -26,6 +26,9 @@ pub struct EmulatorArgs {
     /// Time a closed Bulk job takes to complete, in ms.
     #[arg(long, default_value_t = 0)]
     pub bulk_delay_ms: u64,
+    /// Latency added to every API request, in ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 /// Runs the emulator until stdin closes (the parent holds the pipe), after
@@ -40,6 +43,10 @@ pub fn run(args: &EmulatorArgs) -> CmdResult {
         port: args.port,
         daily_api_limit: args.daily_api_limit,
         bulk_processing_delay_ms: args.bulk_delay_ms,
+        faults: FaultConfig {
+            latency_ms: args.latency_ms,
+            ..FaultConfig::default()
+        },
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config, seed)

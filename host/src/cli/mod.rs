@@ -10,6 +10,10 @@ mod audit;
 #[cfg(feature = "emulator")]
 mod bench;
 #[cfg(feature = "emulator")]
+mod bench_burst;
+#[cfg(feature = "emulator")]
+mod bench_emulator;
+#[cfg(feature = "emulator")]
 mod bench_nightly;
 mod check;
 #[cfg(feature = "emulator")]
@@ -116,7 +120,7 @@ pub enum Command {
     #[cfg(feature = "emulator")]
     Bench(bench::BenchArgs),
     /// Run the bundled Salesforce emulator as a process (used by `bench
-    /// nightly`; the same as the `sf-emulator` binary's main options).
+    /// nightly` and `bench burst`; the same as the `sf-emulator` binary's main options).
     #[command(hide = true)]
     #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
