@@ -143,7 +143,10 @@ pub fn run(mut app: App, args: &ServeArgs) -> CmdResult {
         tracing::warn!("{why}; events are recorded and queued until credentials are set");
     }
     let inbox = Arc::new(Inbox::open(&app.config.storage_path)?);
-    let intake = GroupCommit::start(inbox.clone())
+    // The intake commits through a connection of its own, so a request
+    // never waits behind the worker's reads of the inbox for a Rust lock
+    // (SQLite's own write lock is still shared, and brief).
+    let intake = GroupCommit::start(Arc::new(Inbox::open(&app.config.storage_path)?))
         .map_err(|e| Failure::runtime(format!("starting the intake: {e}")))?;
     // Bound before anything else starts (the worker would plan and log the
     // nightly): an address in use fails here, naming what set it.
