@@ -24,7 +24,7 @@ const OUR_TABLES: &[&str] = &["meta", "kv", "inbox", "dead_letter", "webhook_see
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens (creating on first use) a database file of ours and checks it is
-/// one: used by [`SqliteStorage`] and by the `serve` inbox, which keeps its own
+/// one: used by [`SqliteStorage`](super::SqliteStorage) and by the `serve` inbox, which keeps its own
 /// table in the same file.
 ///
 /// Nothing is written to a file before it is known to be ours: a file that
