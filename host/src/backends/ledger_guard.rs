@@ -97,13 +97,7 @@ impl LedgerGuard {
             marker: marker.display().to_string(),
             reason: e.to_string(),
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&marker)
-            .map_err(io)?;
+        let mut file = open_marker(&marker).map_err(io)?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io)?;
         if !text.contains("created: ") {
@@ -141,13 +135,7 @@ impl WriterLock {
             marker: marker.display().to_string(),
             reason: e.to_string(),
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&marker)
-            .map_err(io)?;
+        let mut file = open_marker(&marker).map_err(io)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -194,6 +182,16 @@ impl Drop for WriterLock {
         // release immediate even if a clone of the descriptor lingers.
         let _ = self.file.unlock();
     }
+}
+
+/// Opens (creating, never truncating) a ledger's lock file.
+fn open_marker(marker: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(marker)
 }
 
 /// The holder a locked lock file names.

@@ -21,8 +21,8 @@ use sf_emulator::{SObject, synthetic_id, synthetic_lead_count};
 use sha2::Sha256;
 
 use super::Cli;
-use super::bench::{Series, series};
 use super::bench_emulator::{EmulatorProcess, calls_by_kind};
+use super::bench_stats::{Series, series};
 use super::output::{Table, print_json};
 use crate::app::{CmdResult, Exit, Failure};
 

@@ -15,6 +15,8 @@ mod bench_burst;
 mod bench_emulator;
 #[cfg(feature = "emulator")]
 mod bench_nightly;
+#[cfg(feature = "emulator")]
+mod bench_stats;
 mod check;
 #[cfg(feature = "emulator")]
 mod demo;

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::sqlite::{open_connection, sql_error};
 use crate::ports::storage::StorageError;
@@ -236,36 +236,8 @@ impl Inbox {
         let err = |e| sql_error(&self.path, e);
         // In id order, so SQLite stops at the first due event: as cheap as
         // reading the head while nothing is deferred.
-        let due = conn
-            .query_row(
-                "SELECT id, kind, body, attempts, not_before, received_at FROM inbox
-                 WHERE not_before <= ?1 ORDER BY id LIMIT 1",
-                params![now],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, u32>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(err)?;
-        if let Some((id, kind, body, attempts, not_before, received_at)) = due {
-            let kind = Kind::parse(&kind).ok_or_else(|| {
-                StorageError::Corrupt(format!("inbox event {id} has an unknown kind {kind:?}"))
-            })?;
-            return Ok(Next::Due(Event {
-                id,
-                kind,
-                body,
-                attempts,
-                not_before,
-                received_at,
-            }));
+        if let Some(ev) = Self::due_events(&conn, &self.path, now, 1)?.pop() {
+            return Ok(Next::Due(ev));
         }
         let earliest: Option<i64> = conn
             .query_row("SELECT MIN(not_before) FROM inbox", [], |r| r.get(0))
@@ -279,7 +251,25 @@ impl Inbox {
     /// be taken after them, in its place).
     pub fn due_unsubscribes(&self, now: i64, max: usize) -> Result<Vec<Event>, StorageError> {
         let conn = self.conn()?;
-        let err = |e| sql_error(&self.path, e);
+        let mut due = Self::due_events(&conn, &self.path, now, max)?;
+        let run = due
+            .iter()
+            .position(|e| e.kind != Kind::Unsubscribe)
+            .unwrap_or(due.len());
+        due.truncate(run);
+        Ok(due)
+    }
+
+    /// The first `max` due events, in id order (SQLite stops at the first
+    /// rows that qualify: as cheap as reading the head while nothing is
+    /// deferred).
+    fn due_events(
+        conn: &Connection,
+        path: &Path,
+        now: i64,
+        max: usize,
+    ) -> Result<Vec<Event>, StorageError> {
+        let err = |e| sql_error(path, e);
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, kind, body, attempts, not_before, received_at FROM inbox
@@ -301,12 +291,12 @@ impl Inbox {
         let mut out = Vec::new();
         for row in rows {
             let (id, kind, body, attempts, not_before, received_at) = row.map_err(err)?;
-            if Kind::parse(&kind) != Some(Kind::Unsubscribe) {
-                break;
-            }
+            let kind = Kind::parse(&kind).ok_or_else(|| {
+                StorageError::Corrupt(format!("inbox event {id} has an unknown kind {kind:?}"))
+            })?;
             out.push(Event {
                 id,
-                kind: Kind::Unsubscribe,
+                kind,
                 body,
                 attempts,
                 not_before,
