@@ -13,6 +13,18 @@ fn event(person: &str) -> String {
     format!(r#"{{"person_id":"{person}","salesforce_id":"{LEAD}"}}"#)
 }
 
+/// Runs `serve` in `dir` to its end (here it is expected to refuse to start).
+fn serve_once(dir: &std::path::Path) -> std::process::Output {
+    with_creds(dir)
+        .env(
+            "UNSUBSCRIBE_SYNC_WEBHOOK_SECRET",
+            crate::support::serve::WEBHOOK_SECRET,
+        )
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_second_writer_is_refused_and_told_who_holds_the_ledger() {
     let emu = crate::support::emulator(seed());
@@ -22,14 +34,7 @@ fn a_second_writer_is_refused_and_told_who_holds_the_ledger() {
     let pid = first.child.id();
 
     // A second `serve` on the same config exits at once, naming the first.
-    let second = with_creds(dir.path())
-        .env(
-            "UNSUBSCRIBE_SYNC_WEBHOOK_SECRET",
-            crate::support::serve::WEBHOOK_SECRET,
-        )
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let second = serve_once(dir.path());
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("serve, pid {pid}")), "{err}");
@@ -104,14 +109,7 @@ fn a_ledger_deleted_under_serve_stops_intake_and_is_not_recreated() {
 
     // The restart refuses to start over with an empty ledger, and says what
     // to restore; no new file appears.
-    let restart = with_creds(dir.path())
-        .env(
-            "UNSUBSCRIBE_SYNC_WEBHOOK_SECRET",
-            crate::support::serve::WEBHOOK_SECRET,
-        )
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let restart = serve_once(dir.path());
     let err = String::from_utf8_lossy(&restart.stderr);
     assert_ne!(restart.status.code(), Some(0), "{err}");
     assert!(err.contains("restore it from a backup"), "{err}");

@@ -68,17 +68,7 @@ impl App {
         credentials: Credentials,
         component: Option<&Path>,
     ) -> Result<App, Failure> {
-        // The settings are checked by the component before anything is
-        // opened: a refused setting leaves no trace.
-        let runtime = Arc::new(load_runtime(&config, component)?);
-        config.check_settings(&runtime)?;
-        let storage = Arc::new(SqliteStorage::open(&config.storage_path).map_err(|e| {
-            Failure::usage(format!(
-                "storage.path {}: {e}",
-                config.storage_path.display()
-            ))
-        })?);
-        App::assemble(config, credentials, runtime, storage)
+        App::build_with(config, credentials, component, SqliteStorage::open)
     }
 
     /// Builds a context that creates and writes nothing on disk (`check`):
@@ -89,16 +79,29 @@ impl App {
         credentials: Credentials,
         component: Option<&Path>,
     ) -> Result<App, Failure> {
+        App::build_with(config, credentials, component, |path| {
+            if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+                SqliteStorage::open_read_only(path)
+            } else {
+                SqliteStorage::open_in_memory()
+            }
+        })
+    }
+
+    /// The context, with the ledger opened by `open_storage`. The settings
+    /// are checked by the component before anything is opened: a refused
+    /// setting leaves no trace.
+    fn build_with(
+        config: Config,
+        credentials: Credentials,
+        component: Option<&Path>,
+        open_storage: impl FnOnce(&Path) -> Result<SqliteStorage, crate::ports::storage::StorageError>,
+    ) -> Result<App, Failure> {
         let runtime = Arc::new(load_runtime(&config, component)?);
         config.check_settings(&runtime)?;
         let path = &config.storage_path;
-        let has_ledger = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-        let storage = if has_ledger {
-            SqliteStorage::open_read_only(path)
-        } else {
-            SqliteStorage::open_in_memory()
-        }
-        .map_err(|e| Failure::usage(format!("storage.path {}: {e}", path.display())))?;
+        let storage = open_storage(path)
+            .map_err(|e| Failure::usage(format!("storage.path {}: {e}", path.display())))?;
         App::assemble(config, credentials, runtime, Arc::new(storage))
     }
 
