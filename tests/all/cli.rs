@@ -27,13 +27,21 @@ pub fn seed() -> OrgSeed {
     }
 }
 
-/// Writes a config for the emulator into `dir` and returns its path.
+/// Writes a config for the emulator into `dir` and returns its path; over
+/// HTTPS the emulator's CA goes beside it as `org.ca_file`.
 pub fn write_config(dir: &Path, emu: &Emulator, extra: &str) -> std::path::PathBuf {
     let path = dir.join("unsubscribe-sync.toml");
+    let ca_file = match emu.ca_pem() {
+        Some(pem) => {
+            std::fs::write(dir.join("emulator-ca.pem"), pem).unwrap();
+            "ca_file = \"emulator-ca.pem\"\n"
+        }
+        None => "",
+    };
     std::fs::write(
         &path,
         format!(
-            "[org]\nlogin_url = \"{}\"\n\n[storage]\npath = \"sync.db\"\n\n[limits]\ncall_timeout_secs = 10\n{extra}",
+            "[org]\nlogin_url = \"{}\"\n{ca_file}\n[storage]\npath = \"sync.db\"\n\n[limits]\ncall_timeout_secs = 10\n{extra}",
             emu.base_url()
         ),
     )
@@ -254,12 +262,7 @@ fn check_names_a_missing_or_read_only_field_and_what_to_do() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["passed"], false);
-    let failed: Vec<&serde_json::Value> = v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["passed"] == false)
-        .collect();
+    let failed = crate::support::shape::failed_checks(&v);
     assert_eq!(failed.len(), 1, "{v:#}");
     assert!(
         failed[0]["subject"]

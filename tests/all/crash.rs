@@ -301,7 +301,7 @@ fn start(scenario: &Scenario) -> Run {
             latency_ms: INTAKE_LATENCY_MS,
             ..FaultConfig::default()
         },
-        ..EmulatorConfig::default()
+        ..crate::support::emulator_config()
     };
     let emu = Emulator::start(config, scenario.org()).expect("emulator");
     scenario.apply_before(&emu);

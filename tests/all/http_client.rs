@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sf_emulator::{EmulatorConfig, OrgSeed, SeedRecord};
+use sf_emulator::{OrgSeed, SeedRecord};
 use unsubscribe_sync::{HttpError, HttpRequest, HttpTransport, Method, OrgClient, api};
 
 use crate::support::loopback::Loopback;
@@ -173,6 +173,7 @@ fn org_config_for(server: &Loopback) -> unsubscribe_sync::OrgConfig {
         refresh_token: unsubscribe_sync::Secret::new("refresh"),
         timeout: Duration::from_secs(5),
         max_response_bytes: 1 << 20,
+        trusted_ca_pem: None,
     }
 }
 
@@ -290,6 +291,7 @@ fn a_silent_org_is_a_timeout_within_the_limit() {
         refresh_token: unsubscribe_sync::Secret::new("r"),
         timeout: Duration::from_millis(500),
         max_response_bytes: 1024,
+        trusted_ca_pem: None,
     };
     config.timeout = Duration::from_millis(500);
     let client = OrgClient::new(config).unwrap();
@@ -323,6 +325,7 @@ fn a_closed_port_is_a_transport_error() {
         refresh_token: unsubscribe_sync::Secret::new("r"),
         timeout: Duration::from_secs(2),
         max_response_bytes: 1024,
+        trusted_ca_pem: None,
     };
     let client = OrgClient::new(config).unwrap();
     assert!(matches!(
@@ -333,7 +336,7 @@ fn a_closed_port_is_a_transport_error() {
 
 #[test]
 fn concurrent_401s_cost_one_refresh() {
-    let emu = sf_emulator::Emulator::start(EmulatorConfig::default(), seed()).unwrap();
+    let emu = emulator(seed());
     let client = org_client(&emu);
     client.verify_credentials().unwrap();
     emu.expire_tokens();

@@ -592,12 +592,7 @@ fn a_login_url_that_is_not_salesforce_is_told_apart_from_the_network() {
     assert!(!all.contains("check the network path"), "{all}");
     let out = run(dir.path(), &["check", "--json"]);
     let v = shaped(&out, "check");
-    let failed: Vec<&Value> = v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["passed"] == false)
-        .collect();
+    let failed = crate::support::shape::failed_checks(&v);
     assert_eq!(failed.len(), 1, "{v:#}");
     let remedy = failed[0]["remedy"].as_str().unwrap_or("");
     assert!(

@@ -24,6 +24,7 @@ mod schedule;
 mod soak;
 mod standard_webhooks;
 mod storage;
+mod tls;
 mod webhook;
 // The WIT-defined fixture suite over tests/fixtures/*.json.
 mod fixtures;

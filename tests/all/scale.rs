@@ -45,7 +45,7 @@ fn emulator(records: usize, bulk_delay_ms: u64, latency_ms: u64) -> Emulator {
             latency_ms,
             ..FaultConfig::default()
         },
-        ..EmulatorConfig::default()
+        ..crate::support::emulator_config()
     };
     Emulator::start(config, synthetic_org(records, 0.2, 7)).unwrap()
 }

@@ -157,7 +157,7 @@ fn soak(seed: u64, unsubscribes: usize, resubscribes: usize, last: LastNightly) 
         // has its own tests): room for every push, retry and nightly.
         daily_api_limit: 50_000_000,
         faults: faults(seed),
-        ..EmulatorConfig::default()
+        ..crate::support::emulator_config()
     };
     let emu = Emulator::start(config, scenario.org()).expect("emulator");
     scenario.apply_before(&emu);

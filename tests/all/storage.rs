@@ -269,7 +269,7 @@ fn a_nightly_killed_again_and_again_leaves_an_intact_file_and_then_completes() {
                 latency_ms: 10,
                 ..FaultConfig::default()
             },
-            ..EmulatorConfig::default()
+            ..crate::support::emulator_config()
         },
         synthetic_org(RECORDS, 0.0, 11),
     )

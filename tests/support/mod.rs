@@ -119,9 +119,19 @@ pub fn caps_with(http: Arc<dyn HttpTransport>) -> TestCaps {
     }
 }
 
-/// An emulator with the given records and default credentials.
+/// The emulator settings every end-to-end test starts from: the defaults,
+/// over HTTPS with a CA made for the run, as Salesforce is only reached
+/// over HTTPS.
+pub fn emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        tls: true,
+        ..EmulatorConfig::default()
+    }
+}
+
+/// An emulator (HTTPS) with the given records and default credentials.
 pub fn emulator(seed: OrgSeed) -> Emulator {
-    Emulator::start(EmulatorConfig::default(), seed).expect("emulator starts")
+    Emulator::start(emulator_config(), seed).expect("emulator starts")
 }
 
 /// The emulator's default connection settings.
@@ -135,6 +145,7 @@ pub fn org_config(emu: &Emulator) -> OrgConfig {
         refresh_token: Secret::new("emulator-refresh-token"),
         timeout: Duration::from_secs(10),
         max_response_bytes: 32 << 20,
+        trusted_ca_pem: emu.ca_pem().map(|pem| pem.as_bytes().to_vec()),
     }
 }
 

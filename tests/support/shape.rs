@@ -238,3 +238,11 @@ impl<'de> VariantAccess<'de> for Case {
         )
     }
 }
+
+/// The items of a `check --json` report that did not pass.
+pub fn failed_checks(report: &Value) -> Vec<&Value> {
+    report["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|i| i["passed"] == false).collect())
+        .unwrap_or_default()
+}

@@ -113,7 +113,8 @@ impl App {
         runtime: Arc<Runtime>,
         storage: Arc<SqliteStorage>,
     ) -> Result<App, Failure> {
-        let (org, org_missing) = match org_config(&config, &credentials) {
+        let trusted_ca_pem = trusted_ca_pem(&config)?;
+        let (org, org_missing) = match org_config(&config, &credentials, trusted_ca_pem) {
             Ok(c) => (
                 Some(Arc::new(OrgClient::new(c).map_err(Failure::usage)?)),
                 None,
@@ -165,8 +166,23 @@ pub fn load_credentials(config: &Config) -> Result<Credentials, Failure> {
         .map_err(|e| Failure::usage(format!("org.credentials_file: {e}")))
 }
 
+/// Reads `org.ca_file`, when set. Unreadable is a configuration error, not
+/// a missing connection: the org must not be reached with other roots.
+pub fn trusted_ca_pem(config: &Config) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(path) = &config.org.ca_file else {
+        return Ok(None);
+    };
+    std::fs::read(path)
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("org.ca_file {}: {e}", path.display())))
+}
+
 /// The connection settings, or what is missing (never a value).
-pub fn org_config(config: &Config, c: &Credentials) -> Result<OrgConfig, String> {
+pub fn org_config(
+    config: &Config,
+    c: &Credentials,
+    trusted_ca_pem: Option<Vec<u8>>,
+) -> Result<OrgConfig, String> {
     let mut missing = Vec::new();
     if c.client_id.as_deref().is_none_or(str::is_empty) {
         missing.push(secrets::ENV_CLIENT_ID);
@@ -184,6 +200,7 @@ pub fn org_config(config: &Config, c: &Credentials) -> Result<OrgConfig, String>
         ));
     }
     Ok(OrgConfig {
+        trusted_ca_pem,
         login_url: config.org.login_url.clone(),
         instance_url: config.org.instance_url.clone(),
         api_version: config.settings.api_version.clone(),

@@ -109,6 +109,7 @@ fn org_client(base_url: &str) -> Result<Arc<OrgClient>, Failure> {
         refresh_token: Secret::new("emulator-refresh-token"),
         timeout: Duration::from_secs(60),
         max_response_bytes: crate::limits::DEFAULT_MAX_RESPONSE_BYTES,
+        trusted_ca_pem: None,
     })
     .map(Arc::new)
     .map_err(Failure::runtime)

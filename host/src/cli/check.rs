@@ -14,7 +14,7 @@ use crate::app::config::Config;
 use crate::app::context as app;
 use crate::app::describe::{answer, describe_sync_error};
 use crate::app::{CmdResult, Exit};
-use crate::backends::org::NOT_A_TOKEN_ENDPOINT;
+use crate::backends::org::{NOT_A_TOKEN_ENDPOINT, UNTRUSTED_CERTIFICATE};
 use crate::backends::sqlite::{Inspection, inspect};
 use crate::{HttpError, StorageError, api};
 
@@ -150,6 +150,11 @@ pub fn findings(app: &App) -> Result<Vec<Finding>, super::Failure> {
                 HttpError::Transport(m) if m.starts_with(NOT_A_TOKEN_ENDPOINT) => {
                     "set org.login_url to https://login.salesforce.com (production), https://test.salesforce.com \
                      (sandbox) or the org's My Domain (https://<domain>.my.salesforce.com)"
+                }
+                HttpError::Transport(m) if m.starts_with(UNTRUSTED_CERTIFICATE) => {
+                    "if the org is reached through a TLS-inspecting proxy, set org.ca_file to its CA \
+                     certificate (PEM); if org.ca_file is set, check that it holds the CA that signed the \
+                     server's certificate"
                 }
                 _ => "check the network path to org.login_url and try again",
             };

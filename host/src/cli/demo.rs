@@ -55,10 +55,15 @@ fn seed() -> OrgSeed {
     }
 }
 
+/// The CA file beside the demo's config: the emulator serves HTTPS with a
+/// certificate of its own CA, trusted through `org.ca_file` as a private
+/// CA would be.
+const CA_FILE: &str = "emulator-ca.pem";
+
 fn config_text(emu: &Emulator) -> String {
     format!(
-        "# Written by `unsubscribe-sync demo`: the bundled emulator on loopback.\n\
-         [org]\nlogin_url = \"{}\"\n\n\
+        "# Written by `unsubscribe-sync demo`: the bundled emulator on loopback, over HTTPS.\n\
+         [org]\nlogin_url = \"{}\"\nca_file = \"{CA_FILE}\"\n\n\
          [settings]\nsync_enabled = true\nemail_opt_out = true\nsales_opt_out_field = \"{SALES_FIELD}\"\n\n\
          [storage]\npath = \"demo.db\"\n",
         emu.base_url()
@@ -135,9 +140,17 @@ fn mark(b: bool) -> &'static str {
 /// Runs `demo`.
 pub fn run(cli: &Cli, args: &DemoArgs) -> CmdResult {
     let dir = demo_dir(args)?;
-    heading("starting the bundled Salesforce emulator on loopback");
-    let emu = Emulator::start(EmulatorConfig::default(), seed())
-        .map_err(|e| Failure::runtime(format!("starting the emulator: {e}")))?;
+    heading(
+        "starting the bundled Salesforce emulator on loopback (HTTPS, its CA made for this run)",
+    );
+    let emu = Emulator::start(
+        EmulatorConfig {
+            tls: true,
+            ..EmulatorConfig::default()
+        },
+        seed(),
+    )
+    .map_err(|e| Failure::runtime(format!("starting the emulator: {e}")))?;
     emu.add_checkbox_field(SObject::Lead, SALES_FIELD);
     emu.add_checkbox_field(SObject::Contact, SALES_FIELD);
     emu.convert_lead(LEAD_CONVERTED, CONTACT_KATHERINE);
@@ -154,6 +167,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> CmdResult {
     ];
     let before: Vec<(bool, bool, u64)> = ids.iter().map(|id| fields(&emu, id)).collect();
 
+    let ca = dir.path.join(CA_FILE);
+    std::fs::write(&ca, emu.ca_pem().unwrap_or_default())
+        .map_err(|e| Failure::runtime(format!("{}: {e}", ca.display())))?;
     let file = dir.path.join("unsubscribe-sync.toml");
     std::fs::write(&file, config_text(&emu))
         .map_err(|e| Failure::runtime(format!("{}: {e}", file.display())))?;

@@ -29,6 +29,12 @@ pub struct EmulatorArgs {
     /// Latency added to every API request, in ms.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Serve HTTPS with a certificate signed by a CA made for this run.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: write the CA certificate (PEM) here, for `org.ca_file`.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca_out: Option<std::path::PathBuf>,
 }
 
 /// Runs the emulator until stdin closes (the parent holds the pipe), after
@@ -47,10 +53,16 @@ pub fn run(args: &EmulatorArgs) -> CmdResult {
             latency_ms: args.latency_ms,
             ..FaultConfig::default()
         },
+        tls: args.tls,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config, seed)
         .map_err(|e| Failure::runtime(format!("the emulator did not start: {e}")))?;
+    if let (Some(path), Some(pem)) = (&args.ca_out, emulator.ca_pem()) {
+        // Before "listening on": the parent reads the file once it sees that.
+        std::fs::write(path, pem)
+            .map_err(|e| Failure::runtime(format!("writing the CA to {}: {e}", path.display())))?;
+    }
     println!("listening on {}", emulator.base_url());
     // Serve until the parent closes our stdin (or dies).
     let mut sink = Vec::new();

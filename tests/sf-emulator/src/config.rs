@@ -31,6 +31,9 @@ pub struct EmulatorConfig {
     pub call_log_capacity: usize,
     /// Tokio worker threads serving requests.
     pub worker_threads: usize,
+    /// Serve HTTPS with a certificate signed by a CA made at start
+    /// ([`crate::Emulator::ca_pem`]) instead of plain HTTP.
+    pub tls: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -48,6 +51,7 @@ impl Default for EmulatorConfig {
             user_id: "0055e000001QwErAAK".to_owned(),
             call_log_capacity: 100_000,
             worker_threads: 2,
+            tls: false,
         }
     }
 }

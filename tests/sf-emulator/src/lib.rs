@@ -45,6 +45,7 @@ mod state;
 mod store;
 mod synthetic;
 mod time;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -80,6 +81,7 @@ use store::Org;
 pub struct Emulator {
     state: Arc<State>,
     addr: SocketAddr,
+    ca_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -108,12 +110,19 @@ impl Emulator {
             .thread_name("sf-emulator")
             .enable_all()
             .build()?;
-        let base_url = format!("http://{addr}");
+        let tls = if config.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
         let salt = (now as u64).rotate_left(17) ^ u64::from(addr.port());
         let state = Arc::new(State::new(config, base_url, org, salt));
         let (tx, rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
         let serve_state = Arc::clone(&state);
+        let acceptor = tls.as_ref().map(|identity| identity.acceptor.clone());
         let thread = std::thread::Builder::new()
             .name("sf-emulator-main".to_owned())
             .spawn(move || {
@@ -121,7 +130,7 @@ impl Emulator {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
                             let _ = ready_tx.send(Ok(()));
-                            server::serve(listener, serve_state, rx).await;
+                            server::serve(listener, serve_state, acceptor, rx).await;
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -136,12 +145,21 @@ impl Emulator {
         Ok(Emulator {
             state,
             addr,
+            ca_pem: tls.map(|identity| identity.ca_pem),
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:PORT`, also the `instance_url` the token endpoint returns.
+    /// The CA (PEM) that signed the server certificate when serving HTTPS
+    /// ([`EmulatorConfig::tls`]); `None` over plain HTTP. Made for this run
+    /// only: trust it in the client under test.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` with [`EmulatorConfig::tls`]),
+    /// also the `instance_url` the token endpoint returns.
     pub fn base_url(&self) -> String {
         self.state.base_url.clone()
     }

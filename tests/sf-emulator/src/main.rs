@@ -1,6 +1,6 @@
 //! `sf-emulator`: run the Salesforce emulator as its own process.
 //!
-//! Prints `listening on http://127.0.0.1:PORT` on stdout once ready, then serves until
+//! Prints `listening on http://127.0.0.1:PORT` (`https://` with `--tls`) on stdout once ready, then serves until
 //! SIGTERM/SIGINT (or stdin closes, with `--exit-on-stdin-close`).
 
 use std::io::{Read, Write};
@@ -68,6 +68,12 @@ struct Args {
     /// Time a closed Bulk job takes to complete, in ms (0 = complete at the first poll).
     #[arg(long, default_value_t = 0)]
     bulk_delay_ms: u64,
+    /// Serve HTTPS with a certificate signed by a CA made for this run.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: write the CA certificate (PEM) here, for the client to trust.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_out: Option<PathBuf>,
     /// Exit when stdin reaches end of file (for a parent process that holds the pipe).
     #[arg(long)]
     exit_on_stdin_close: bool,
@@ -156,9 +162,15 @@ fn run(args: &Args) -> Result<()> {
             latency_ms: args.latency_ms,
         },
         bulk_processing_delay_ms: args.bulk_delay_ms,
+        tls: args.tls,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config, seed).context("starting the emulator")?;
+    if let (Some(path), Some(pem)) = (&args.ca_out, emulator.ca_pem()) {
+        // Written before "listening on" is printed, so a parent that waits
+        // for that line finds the file complete.
+        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+    }
     eprintln!(
         "sf-emulator: {} records loaded in {:.2?}",
         emulator.record_count(),

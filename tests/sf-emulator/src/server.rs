@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
 
 use crate::bulk;
 use crate::calls::{CallKind, CallLogEntry};
@@ -47,8 +48,13 @@ impl fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-/// Accepts connections until `shutdown` fires.
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+/// Accepts connections until `shutdown` fires; over TLS when `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -60,16 +66,34 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: onesh
                 };
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        // A failed handshake (a client that does not trust the
+                        // CA) just ends the connection, as a real server does.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(stream, state).await;
+                            }
+                        }
+                        None => serve_connection(stream, state).await,
+                    }
                 });
             }
         }
     }
+}
+
+/// Serves HTTP/1.1 with keep-alive on one accepted connection.
+async fn serve_connection<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(Arc::clone(&state), req));
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 fn to_hyper(resp: Resp) -> Response<Full<Bytes>> {

@@ -19,6 +19,9 @@ login_url = "https://login.salesforce.com"
 # pinned, the token endpoint must name this same one.
 # instance_url = "https://acme.my.salesforce.com"
 # credentials_file = "credentials.toml"
+# Trust only these certificate authorities (PEM) for the org, instead of the
+# public roots built in: for a TLS-inspecting proxy or a test server.
+# ca_file = "corporate-ca.pem"
 # One request's timeout (also capped by the call deadline, limits.call_timeout_secs).
 timeout_secs = 30
 # Cap on a response body from the org.

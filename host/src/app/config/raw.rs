@@ -30,6 +30,7 @@ pub(super) struct RawOrg {
     pub login_url: Option<String>,
     pub instance_url: Option<String>,
     pub credentials_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     pub timeout_secs: Option<u64>,
     pub max_response_bytes: Option<u64>,
     // Named only to refuse them with a useful message.

@@ -18,6 +18,9 @@ pub struct OrgSection {
     pub instance_url: Option<String>,
     /// `org.credentials_file`: where the credentials are (mode 0600).
     pub credentials_file: Option<PathBuf>,
+    /// `org.ca_file`: the CAs (PEM) the org's certificates must chain to,
+    /// instead of the public roots.
+    pub ca_file: Option<PathBuf>,
     /// `org.timeout_secs`: one request's timeout.
     pub timeout: Duration,
     /// `org.max_response_bytes`: cap on a response body.
@@ -148,6 +151,7 @@ pub(super) fn org(
         login_url,
         instance_url,
         credentials_file: raw.credentials_file.map(resolve),
+        ca_file: raw.ca_file.map(resolve),
         timeout: Duration::from_secs(timeout_secs),
         max_response_bytes,
     })

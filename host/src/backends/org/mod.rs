@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ureq::http;
+use ureq::tls::{PemItem, RootCerts, TlsConfig, parse_pem};
 
 use crate::policy;
 use crate::ports::http::{HttpError, HttpRequest, HttpResponse, HttpTransport};
@@ -22,6 +23,11 @@ use crate::secrets::Secret;
 /// token endpoint at all (a web page, a 404), so advice can tell a wrong
 /// `org.login_url` from a network failure or revoked credentials.
 pub const NOT_A_TOKEN_ENDPOINT: &str = "this is not a Salesforce token endpoint";
+
+/// How a transport error starts when the server's certificate did not
+/// verify against the trusted roots (the public ones, or `org.ca_file`'s):
+/// tells a TLS-inspecting proxy or a wrong CA file apart from the network.
+pub const UNTRUSTED_CERTIFICATE: &str = "the server's TLS certificate is not trusted";
 
 /// The connection's settings.
 #[derive(Clone, Debug)]
@@ -45,6 +51,12 @@ pub struct OrgConfig {
     pub timeout: Duration,
     /// Cap on a response body.
     pub max_response_bytes: u64,
+    /// Certificate authorities (PEM) the org's certificates must chain to,
+    /// instead of the public roots built in (Mozilla's): for an org reached
+    /// through a TLS-inspecting proxy, or a test server with its own CA.
+    /// Like curl's `--cacert`, it replaces the public roots for this org;
+    /// there is no way to accept any certificate.
+    pub trusted_ca_pem: Option<Vec<u8>>,
 }
 
 /// Counters of the connection, for `status` and `/metrics`.
@@ -114,7 +126,11 @@ impl OrgClient {
             .map(policy::normalize_origin)
             .transpose()
             .map_err(|e| format!("org.instance_url: {e}"))?;
-        let agent_config = ureq::Agent::config_builder()
+        let mut agent_config = ureq::Agent::config_builder();
+        if let Some(pem) = &config.trusted_ca_pem {
+            agent_config = agent_config.tls_config(trusted_roots(pem)?);
+        }
+        let agent_config = agent_config
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(config.timeout))
@@ -350,11 +366,43 @@ impl HttpTransport for OrgClient {
     }
 }
 
+/// The TLS settings trusting only the CAs in `pem`; refuses a file with no
+/// certificate, or one it cannot read, by saying so.
+fn trusted_roots(pem: &[u8]) -> Result<TlsConfig, String> {
+    let mut roots = Vec::new();
+    for item in parse_pem(pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => roots.push(cert),
+            Ok(_) => {} // A key or other block beside the certificates is ignored.
+            Err(e) => return Err(format!("org.ca_file: not a PEM certificate file ({e})")),
+        }
+    }
+    if roots.is_empty() {
+        return Err(
+            "org.ca_file: no certificate in it (expected PEM \"BEGIN CERTIFICATE\" blocks)".into(),
+        );
+    }
+    Ok(TlsConfig::builder()
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build())
+}
+
 fn transport_error(e: ureq::Error) -> HttpError {
     match e {
         ureq::Error::Timeout(_) => HttpError::Timeout,
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => HttpError::Timeout,
-        other => HttpError::Transport(other.to_string()),
+        other => {
+            let text = other.to_string();
+            // rustls reports a certificate that does not verify as "invalid
+            // peer certificate: <reason>", whether it reaches us as its own
+            // error or inside an I/O error; the text is the one place both
+            // paths agree.
+            if text.contains("invalid peer certificate") {
+                HttpError::Transport(format!("{UNTRUSTED_CERTIFICATE} ({text})"))
+            } else {
+                HttpError::Transport(text)
+            }
+        }
     }
 }
 

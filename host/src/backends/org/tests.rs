@@ -21,6 +21,7 @@ fn the_client_refuses_non_https_origins() {
         refresh_token: Secret::new("r"),
         timeout: Duration::from_secs(1),
         max_response_bytes: 1024,
+        trusted_ca_pem: None,
     };
     assert!(
         OrgClient::new(config)
@@ -40,6 +41,7 @@ fn debug_output_holds_no_secret() {
         refresh_token: Secret::new("refresh-me"),
         timeout: Duration::from_secs(1),
         max_response_bytes: 1024,
+        trusted_ca_pem: None,
     };
     let c = OrgClient::new(config).unwrap();
     let d = format!("{c:?}");
