@@ -183,9 +183,15 @@ fn start_cluster() -> Server {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    // Under /tmp when root: a TMPDIR below /root is closed to `postgres`.
+    let parent = if root {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tempfile::Builder::new()
         .prefix("unsubscribe-sync-pg-")
-        .tempdir()
+        .tempdir_in(parent)
         .expect("a temporary directory for the test cluster")
         .keep();
     if root {

@@ -81,9 +81,7 @@ fn events_are_taken_only_under_the_orgs_live_lease() {
     let err = intake.next(2_000).unwrap_err();
     assert!(err.to_string().contains("holder of its lease"), "{err}");
 
-    let claimed = leases
-        .claim_free("replica-1", 10, Duration::from_millis(400))
-        .unwrap();
+    let claimed = leases.claim_free("replica-1", 10, TTL).unwrap();
     let mut orgs: Vec<&str> = claimed.iter().map(|l| l.org.as_str()).collect();
     orgs.sort();
     assert_eq!(orgs, ["org-a", "org-b"], "accepting registered both orgs");
@@ -96,7 +94,8 @@ fn events_are_taken_only_under_the_orgs_live_lease() {
 
     // The lease runs out and another replica takes the org: the old
     // holder can neither take nor settle the event.
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(leases.renew(&lease, Duration::from_millis(150)).unwrap());
+    std::thread::sleep(Duration::from_millis(450));
     let successor = leases
         .acquire("org-a", "replica-2", TTL)
         .unwrap()

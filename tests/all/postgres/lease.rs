@@ -14,6 +14,8 @@ use unsubscribe_sync::{Storage, StorageError};
 use crate::support::postgres::TestDb;
 
 const LONG: Duration = Duration::from_secs(60);
+/// A TTL that runs out within a test.
+const SHORT: Duration = Duration::from_millis(150);
 
 #[test]
 fn of_holders_racing_for_one_org_exactly_one_wins() {
@@ -51,20 +53,17 @@ fn of_holders_racing_for_one_org_exactly_one_wins() {
 fn an_expired_or_released_lease_goes_to_the_next_holder_with_a_higher_token() {
     let t = TestDb::new();
     let leases = Leases::new(t.open(1));
-    let short = Duration::from_millis(300);
-    let a = leases.acquire("org", "a", short).unwrap().unwrap();
-    assert_eq!(leases.acquire("org", "b", short).unwrap(), None);
-    assert!(leases.renew(&a, short).unwrap());
-    std::thread::sleep(Duration::from_millis(400));
+    // Long while it must hold, whatever the machine's load; then short.
+    let a = leases.acquire("org", "a", LONG).unwrap().unwrap();
+    assert_eq!(leases.acquire("org", "b", LONG).unwrap(), None);
+    assert!(leases.renew(&a, SHORT).unwrap());
+    std::thread::sleep(SHORT * 3);
     assert_eq!(
         leases.holder("org").unwrap(),
         None,
         "expired by the database's clock"
     );
-    assert!(
-        !leases.renew(&a, short).unwrap(),
-        "an expired lease is lost"
-    );
+    assert!(!leases.renew(&a, LONG).unwrap(), "an expired lease is lost");
     let b = leases
         .acquire("org", "b", LONG)
         .unwrap()
@@ -90,14 +89,12 @@ fn a_guarded_write_by_a_holder_that_lost_its_lease_is_refused_and_changes_nothin
     let t = TestDb::new();
     let db = t.open(2);
     let leases = Leases::new(db.clone());
-    let old = leases
-        .acquire("org", "paused", Duration::from_millis(300))
-        .unwrap()
-        .unwrap();
-    let paused = PgStorage::guarded(db.clone(), old);
+    let old = leases.acquire("org", "paused", LONG).unwrap().unwrap();
+    let paused = PgStorage::guarded(db.clone(), old.clone());
     paused.set("k", b"old holder").unwrap();
     // The holder pauses past its TTL (a GC stall, a stopped VM)...
-    std::thread::sleep(Duration::from_millis(400));
+    assert!(leases.renew(&old, SHORT).unwrap());
+    std::thread::sleep(SHORT * 3);
     let new = leases.acquire("org", "successor", LONG).unwrap().unwrap();
     let successor = PgStorage::guarded(db.clone(), new);
     successor.set("k", b"successor").unwrap();
@@ -178,7 +175,8 @@ fn claim_free_from_several_replicas_never_hands_one_org_to_two() {
 
 /// The variable that turns [`lease_holder_child`] into a lease holder.
 const CHILD_URL: &str = "UNSUBSCRIBE_SYNC_TEST_LEASE_CHILD_URL";
-const CHILD_TTL: Duration = Duration::from_millis(1_500);
+/// Long enough that a loaded machine does not make the child miss a renewal.
+const CHILD_TTL: Duration = Duration::from_secs(3);
 
 /// Run by [`a_holder_killed_with_sigkill_loses_its_lease_after_the_ttl`] as
 /// its child process: takes the lease on `org`, says so, and renews it
@@ -186,7 +184,12 @@ const CHILD_TTL: Duration = Duration::from_millis(1_500);
 #[test]
 #[ignore = "the child process of a_holder_killed_with_sigkill_loses_its_lease_after_the_ttl"]
 fn lease_holder_child() {
-    let url = std::env::var(CHILD_URL).expect("run by the parent test, which sets the URL");
+    // A helper, not a check: without its parent (an `--ignored` run) it
+    // has nothing to do.
+    let Ok(url) = std::env::var(CHILD_URL) else {
+        eprintln!("lease_holder_child: {CHILD_URL} is not set; run by its parent test only");
+        return;
+    };
     let db = Arc::new(unsubscribe_sync::backends::postgres::PgDatabase::open(&url, 1).unwrap());
     let leases = Leases::new(db);
     let lease = leases
@@ -231,7 +234,7 @@ fn a_holder_killed_with_sigkill_loses_its_lease_after_the_ttl() {
         }
     };
     // Alive, it keeps the org past several TTLs.
-    std::thread::sleep(CHILD_TTL * 2);
+    std::thread::sleep(CHILD_TTL + CHILD_TTL / 2);
     assert_eq!(leases.holder("org").unwrap().as_deref(), Some("child"));
     assert_eq!(leases.acquire("org", "survivor", LONG).unwrap(), None);
 
