@@ -259,6 +259,9 @@ fn spawn_reaper(root: bool, bin: &Path, dir: &Path, data: &Path) {
         data = data.display(),
         dir = dir.display(),
     );
+    // Never waited for: it must outlive this process to clean up after it
+    // (then init reaps it).
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())

@@ -12,12 +12,15 @@ use crate::support::postgres::TestDb;
 
 const TTL: Duration = Duration::from_secs(60);
 
+/// One of the shared behaviour checks.
+type Check = fn(&dyn InboxStore);
+
 #[test]
 fn the_inbox_behaves_as_the_sqlite_one_each_org_apart() {
     let t = TestDb::new();
     let db = t.open(2);
     let leases = Leases::new(db.clone());
-    let checks: [(&str, fn(&dyn InboxStore)); 4] = [
+    let checks: [(&str, Check); 4] = [
         (
             "batch",
             behaviour::many_arrivals_share_one_transaction_and_a_replay_among_them_is_refused_alone,

@@ -82,7 +82,7 @@ impl PgDatabase {
         let db = PgDatabase {
             pool: Pool::new(config, max_connections, target),
         };
-        db.transaction(|tx, target| schema::ensure(tx, target))?;
+        db.transaction(schema::ensure)?;
         Ok(db)
     }
 
