@@ -4,6 +4,7 @@
 //! - `http_client`: the real HTTP client (OAuth refresh, origins, caps) against the emulator.
 //! - `cli`, `webhook`, `e2e`, `schedule`: the `unsubscribe-sync` binary end to end.
 //! - `scenario`: the emulator scenario every host (Rust, Node, Python) runs.
+//! - `postgres`: the PostgreSQL backends (storage, inbox, leases) on a real server.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -17,6 +18,8 @@ mod http_client;
 mod json_interface;
 mod listener;
 mod one_writer;
+// PostgreSQL as the shared store: storage, inbox and leases on a real server.
+mod postgres;
 mod sandbox;
 mod scale;
 mod scenario;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod ledger;
 pub mod loopback;
 pub mod nightly;
+pub mod postgres;
 pub mod rng;
 pub mod scenario;
 pub mod serve;

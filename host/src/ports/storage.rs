@@ -152,11 +152,15 @@ impl Storage for MemoryStorage {
     }
 }
 
-/// Conformance checks any [`Storage`] must pass; run against both backends.
-#[cfg(test)]
-pub(crate) mod conformance {
+/// Conformance checks any [`Storage`] must pass; run against every backend
+/// (public, though hidden, so the e2e tests run it against PostgreSQL).
+#[doc(hidden)]
+pub mod conformance {
     use super::*;
 
+    /// Checks `s`, an empty store, against the trait's contract: reads,
+    /// writes, atomic multi-op writes, paged prefix listings in byte order
+    /// and counts. Panics on a deviation, as a test does.
     pub fn run(s: &dyn Storage) {
         assert_eq!(s.get("a").unwrap(), None);
         s.set("a", b"1").unwrap();

@@ -15,6 +15,13 @@ use rusqlite::{Connection, params};
 use super::sqlite::{open_connection, sql_error};
 use crate::ports::storage::StorageError;
 
+#[doc(hidden)]
+pub mod behaviour;
+mod store;
+
+pub use store::InboxStore;
+pub(crate) use store::unsubscribe_run;
+
 /// How long a Standard Webhooks `webhook-id` is remembered, so a redelivery
 /// is answered without being recorded again: 3 days, beyond the retry
 /// schedules of common senders (Svix retries for about 28 hours), and never
@@ -31,13 +38,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Unsubscribe => "unsubscribe",
             Kind::Resubscribe => "resubscribe",
         }
     }
-    fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         match s {
             "unsubscribe" => Some(Kind::Unsubscribe),
             "resubscribe" => Some(Kind::Resubscribe),
@@ -153,21 +160,7 @@ impl Inbox {
         now_ms: i64,
         window_ms: i64,
     ) -> Result<i64, Refused> {
-        let arrival = Arrival {
-            kind,
-            body: body.to_string(),
-            key: signature.to_string(),
-            now_ms,
-            window_ms,
-        };
-        self.accept_many(std::slice::from_ref(&arrival))
-            .map_err(Refused::Storage)?
-            .pop()
-            .unwrap_or_else(|| {
-                Err(Refused::Storage(StorageError::Unavailable(
-                    "no answer".into(),
-                )))
-            })
+        InboxStore::accept(self, kind, body, signature, now_ms, window_ms)
     }
 
     /// Records many arrivals in ONE transaction (one fsync), each as
@@ -251,13 +244,9 @@ impl Inbox {
     /// be taken after them, in its place).
     pub fn due_unsubscribes(&self, now: i64, max: usize) -> Result<Vec<Event>, StorageError> {
         let conn = self.conn()?;
-        let mut due = Self::due_events(&conn, &self.path, now, max)?;
-        let run = due
-            .iter()
-            .position(|e| e.kind != Kind::Unsubscribe)
-            .unwrap_or(due.len());
-        due.truncate(run);
-        Ok(due)
+        Ok(unsubscribe_run(Self::due_events(
+            &conn, &self.path, now, max,
+        )?))
     }
 
     /// The first `max` due events, in id order (SQLite stops at the first
