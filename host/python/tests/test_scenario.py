@@ -5,8 +5,6 @@ Python kit must get the same."""
 import json
 from datetime import datetime
 
-import urllib3
-
 from emulator import REPO, emulator
 from fixture_runner import call_step, same
 from unsubscribe_sync import OrgConfig, UnsubscribeSync
@@ -15,10 +13,11 @@ from unsubscribe_sync import OrgConfig, UnsubscribeSync
 def test_the_emulator_scenario_gives_the_rust_hosts_results(tmp_path):
     scenario = json.loads((REPO / "tests/scenario/emulator.json").read_text())
     clock = [int(datetime.fromisoformat(scenario["clock"].replace("Z", "+00:00")).timestamp() * 1000)]
-    with emulator(REPO / scenario["seed"]) as base:
+    with emulator(REPO / scenario["seed"]) as emu:
         sync = UnsubscribeSync(
-            org=OrgConfig(login_url=base, api_version="62.0", client_id="emulator-client",
-                          client_secret="emulator-secret", refresh_token="emulator-refresh-token", timeout_s=10),
+            org=OrgConfig(login_url=emu.base, api_version="62.0", client_id="emulator-client",
+                          client_secret="emulator-secret", refresh_token="emulator-refresh-token", timeout_s=10,
+                          ca_file=emu.ca_file),
             storage_path=str(tmp_path / "ledger.db"), now=lambda: clock[0], log=lambda level, msg: None)
         try:
             for i, step in enumerate(scenario["steps"]):
@@ -27,7 +26,7 @@ def test_the_emulator_scenario_gives_the_rust_hosts_results(tmp_path):
                 assert same(got, step["expect"]), (f"step {i} ({step['call']}): result differs\n"
                                                    f"  expected {json.dumps(step['expect'])}\n  got      {json.dumps(got)}")
             for record_id, fields in scenario["records-after"].items():
-                record = json.loads(urllib3.request("GET", f"{base}/__admin/record/{record_id}").data)
+                record = emu.admin("GET", f"record/{record_id}")
                 for field, want in fields.items():
                     assert same(record[field], want), f"{record_id}.{field}: expected {want}, is {record[field]}"
         finally:

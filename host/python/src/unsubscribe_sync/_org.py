@@ -38,6 +38,10 @@ class OrgConfig:
     instance_url: Optional[str] = None
     timeout_s: float = policy.HTTP_TIMEOUT_S
     max_response_bytes: int = policy.MAX_RESPONSE_BYTES
+    #: A PEM file of the CAs the org's certificates must chain to, instead of
+    #: the default roots (the Rust host's `org.ca_file`): for a TLS-inspecting
+    #: proxy or a test server. Certificates are always verified.
+    ca_file: Optional[str] = None
 
 
 @dataclass
@@ -72,7 +76,8 @@ class OrgClient:
         self.config = config
         self.login_origin = policy.normalize_origin(config.login_url)
         self.configured_instance = policy.normalize_origin(config.instance_url) if config.instance_url else None
-        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=config.timeout_s))
+        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": config.ca_file} if config.ca_file else {}
+        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=config.timeout_s), **tls)
         self.token: Optional[_Token] = None
         self.generation = 0
         self.lock = threading.Lock()
