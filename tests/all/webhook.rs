@@ -282,6 +282,7 @@ fn events_left_in_the_inbox_are_pushed_after_a_restart() {
     write_config(dir.path(), &emu, "");
     // An event recorded by a previous run that stopped before pushing it.
     {
+        use unsubscribe_sync::backends::inbox::InboxStore;
         let inbox =
             unsubscribe_sync::backends::inbox::Inbox::open(&dir.path().join("sync.db")).unwrap();
         inbox

@@ -150,21 +150,8 @@ impl Inbox {
             .map_err(|_| StorageError::Unavailable("the inbox lock is poisoned".into()))
     }
 
-    /// Records an event and its signature in one transaction; refuses a
-    /// signature already seen within the window. `now_ms` is the arrival.
-    pub fn accept(
-        &self,
-        kind: Kind,
-        body: &str,
-        signature: &str,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<i64, Refused> {
-        InboxStore::accept(self, kind, body, signature, now_ms, window_ms)
-    }
-
     /// Records many arrivals in ONE transaction (one fsync), each as
-    /// [`Inbox::accept`] records one: a replayed one is refused on its own
+    /// [`InboxStore::accept`] records one: a replayed one is refused on its own
     /// without failing the others. `Err` when the transaction failed:
     /// nothing of it was recorded.
     pub fn accept_many(
